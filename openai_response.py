@@ -97,7 +97,7 @@ def _count(value: Any) -> int:
 
 
 def reasoning_text(message: dict) -> str:
-    """The reasoning a backend returned (DeepSeek/vLLM `reasoning_content`, others `reasoning`)."""
+    """The reasoning in a message or delta (DeepSeek/vLLM `reasoning_content`, others `reasoning`)."""
     for key in ("reasoning_content", "reasoning"):
         if isinstance(message.get(key), str) and message[key]:
             return message[key]
