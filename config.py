@@ -1,0 +1,469 @@
+"""Loads and validates `providers.json` once into frozen dataclasses.
+
+Every problem is a `ConfigError` naming the file, the JSON path and what is wrong. A provider
+whose `${VAR}` is unset is kept but disabled, so the service starts with whatever keys exist;
+an unset inbound auth key is an error, because a missing one would silently open the door.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from config_validation import (
+    ConfigError, Location, MissingVariable, changed_fields, check_glob,
+    check_http_url, check_keys, expect_bool, expect_choice, expect_int, expect_list,
+    expect_number, expect_object, expect_str, is_glob, non_negative_number,
+    optional_member, optional_positive_int, parse_header_map, parse_record, positive_int,
+    read_json_file, referenced_variables, substitute_or_fail, substitute_variables,
+)
+
+__all__ = [
+    "AuthConfig", "Capabilities", "ClientKey", "Config", "ConfigError", "HealthConfig",
+    "LimitsConfig", "ModelRoute", "ProviderConfig", "RoutingConfig", "Timeout",
+    "describe_changes", "load_config", "parse_config",
+]
+
+PROVIDER_TYPES = ("anthropic", "openai")
+ROUTING_STRATEGIES = ("priority", "weighted", "least_busy", "latency")
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 300.0
+DEFAULT_IDLE_TIMEOUT = 60.0
+DEFAULT_MAX_TOOL_NAME_LENGTH = 64  # OpenAI's limit on function names
+# A shortened tool name keeps a readable prefix plus an 8-character hash; less leaves no prefix.
+MIN_TOOL_NAME_LENGTH = 16
+DEFAULT_HEALTH_PATHS = {"anthropic": "/v1/models", "openai": "/models"}
+# The load balancer sets these itself; a configured value would leak or break the request.
+RESERVED_HEADERS = frozenset({
+    "x-api-key", "authorization", "host", "content-length", "connection", "transfer-encoding",
+})
+_BASE_URL_SUFFIXES = {"anthropic": ("/v1/messages", "/v1"), "openai": ("/chat/completions",)}
+_TOOL_CALL_FORMAT = re.compile(r"^[a-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """Per-provider timeouts in seconds."""
+
+    connect: float = DEFAULT_CONNECT_TIMEOUT  # to open the TCP/TLS connection
+    read: float = DEFAULT_READ_TIMEOUT        # to wait for the response headers / first byte
+    idle: float = DEFAULT_IDLE_TIMEOUT        # allowed between two chunks of a started stream
+
+
+@dataclass(frozen=True)
+class ModelRoute:
+    """One `models` entry: a requested name or glob and the provider's model name."""
+
+    pattern: str  # exact model name or fnmatch glob ("claude-*", "*")
+    target: str   # the provider's model name; "" or "*" means "same as requested"
+
+    @property
+    def is_glob(self) -> bool:
+        """Whether the pattern is a glob rather than an exact model name."""
+        return is_glob(self.pattern)
+
+    def resolve(self, requested: str) -> str:
+        """The model name to send upstream for a request this route matched."""
+        return requested if self.target in ("", "*") else self.target
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider's models can take; None means no known limit."""
+
+    max_context_tokens: int | None = None
+    max_output_tokens: int | None = None
+    images: bool = True
+    thinking: bool = True
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One backend as configured; `api_key` is None when the provider is disabled."""
+
+    name: str
+    type: str  # "anthropic" or "openai"
+    base_url: str  # normalised: no trailing "/", no endpoint suffix
+    api_key: str | None = field(repr=False)  # "" means "send no key"
+    models: tuple[ModelRoute, ...] = ()  # empty: serves every model unchanged
+    priority: int = 1  # lower is tried first
+    weight: int = 1  # > 0; share within a priority
+    timeout: Timeout = Timeout()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may hold secrets
+    tool_calls: str = "auto"  # "auto", "off", or a format name
+    capabilities: Capabilities = Capabilities()
+    max_tool_name_length: int = DEFAULT_MAX_TOOL_NAME_LENGTH
+    health_path: str | None = None  # None: the per-type default
+    health_paid_probe: bool = False  # opt in to a 1-token completion as health probe
+    disabled_reason: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether requests may be sent to this provider."""
+        return self.disabled_reason is None
+
+    def model_for(self, requested: str) -> str | None:
+        """The provider's model name for `requested`, or None when this provider does not serve it."""
+        if not self.models:
+            return requested
+        for route in self.models:
+            if not route.is_glob and route.pattern == requested:
+                return route.resolve(requested)
+        for route in self.models:
+            if route.is_glob and fnmatch.fnmatchcase(requested, route.pattern):
+                return route.resolve(requested)
+        return None
+
+    def messages_url(self) -> str:
+        """The URL requests are posted to, in this provider's dialect."""
+        if self.type == "openai":
+            return f"{self.base_url}/chat/completions"
+        return f"{self.base_url}/v1/messages"
+
+    def count_tokens_url(self) -> str:
+        """The Anthropic token-counting URL; OpenAI-compatible providers have none."""
+        if self.type != "anthropic":
+            raise ValueError(f"provider {self.name!r} ({self.type}) has no count_tokens endpoint")
+        return f"{self.base_url}/v1/messages/count_tokens"
+
+    def models_url(self) -> str:
+        """The URL probed by health checks: `health_path` or the type's model listing."""
+        return f"{self.base_url}{self.health_path or DEFAULT_HEALTH_PATHS[self.type]}"
+
+
+@dataclass(frozen=True)
+class ClientKey:
+    """An inbound API key; `name` is shown in logs and metrics, never `key`."""
+
+    name: str
+    key: str = field(repr=False)
+    requests_per_minute: int | None = None
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Inbound authentication; no keys means no inbound auth."""
+
+    api_keys: tuple[ClientKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """How requests are spread over providers and when a failing one is skipped."""
+
+    strategy: str = "priority"  # "priority" | "weighted" | "least_busy" | "latency"
+    affinity: bool = True  # conversation affinity on/off
+    affinity_ttl: float = 300.0  # Anthropic's prompt cache lives 5 minutes
+    max_attempts: int = 4  # attempts per request across providers and retries
+    deadline: float = 600.0  # seconds a request may spend before its first byte to the client
+    cooldown: float = 10.0  # base cooldown after a failure; grows with consecutive failures
+    max_cooldown: float = 300.0
+    failure_threshold: int = 3  # consecutive failures that open the circuit breaker
+    wait_for_cooldown: float = 15.0  # when every eligible provider cools down, wait this long
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """Caps on what a client may send."""
+
+    max_body_bytes: int = 32 * 1024 * 1024  # Anthropic's own Messages request limit is 32 MB
+    max_messages: int = 100_000
+    max_header_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """The background health monitor; interval 0 disables it."""
+
+    interval: float = 30.0
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    providers: tuple[ProviderConfig, ...]
+    auth: AuthConfig = AuthConfig()
+    routing: RoutingConfig = RoutingConfig()
+    limits: LimitsConfig = LimitsConfig()
+    health: HealthConfig = HealthConfig()
+    source: str = ""  # the file it came from
+
+    def provider(self, name: str) -> ProviderConfig:
+        """The provider with this name; KeyError when there is none."""
+        for provider in self.providers:
+            if provider.name == name:
+                return provider
+        raise KeyError(name)
+
+    def model_names(self) -> list[str]:
+        """Sorted distinct model names clients may ask for: exact patterns of enabled providers."""
+        return sorted({route.pattern for provider in self.providers if provider.enabled
+                       for route in provider.models if not route.is_glob})
+
+
+def load_config(path: str | os.PathLike, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute ${VAR}, validate; raise ConfigError on the first problem.
+
+    :raises ConfigError: the file is missing, unreadable, not JSON or not a valid configuration.
+    """
+    source = os.fspath(path)
+    data = read_json_file(source)
+    return parse_config(data, source, environ)
+
+
+def parse_config(data: object, source: str, environ: Mapping[str, str] | None = None) -> Config:
+    """Validate already-decoded JSON (used by load_config and by tests)."""
+    environment = os.environ if environ is None else environ
+    where = Location(source)
+    top = expect_object(data, where)
+    check_keys(top, where, ("providers", "auth", "routing", "limits", "health"),
+               required=("providers",))
+    sections = {name: substitute_or_fail(top.get(name, {}), where.key(name), environment)
+                for name in ("auth", "routing", "limits", "health")}
+    return Config(
+        providers=_parse_providers(top["providers"], where.key("providers"), environment),
+        auth=_parse_auth(sections["auth"], where.key("auth")),
+        routing=_parse_routing(sections["routing"], where.key("routing")),
+        limits=_parse_limits(sections["limits"], where.key("limits")),
+        health=_parse_health(sections["health"], where.key("health")),
+        source=source,
+    )
+
+
+# --- providers -------------------------------------------------------------------------------
+
+_PROVIDER_KEYS = (
+    "name", "type", "base_url", "api_key", "models", "priority", "weight", "timeout", "headers",
+    "tool_calls", "capabilities", "max_tool_name_length", "health",
+)
+
+
+def _parse_providers(value: object, where: Location,
+                     environ: Mapping[str, str]) -> tuple[ProviderConfig, ...]:
+    """Every provider entry, in file order; names must be unique."""
+    entries = expect_list(value, where)
+    if not entries:
+        raise where.error("at least one provider is required")
+    providers: list[ProviderConfig] = []
+    for position, entry in enumerate(entries):
+        provider = _parse_provider(entry, where.index(position), environ)
+        if any(earlier.name == provider.name for earlier in providers):
+            raise where.index(position).key("name").error(
+                f"duplicate provider name {provider.name!r}")
+        providers.append(provider)
+    return tuple(providers)
+
+
+def _parse_provider(value: object, where: Location, environ: Mapping[str, str]) -> ProviderConfig:
+    """One provider entry; unset variables disable it but the rest is still checked."""
+    raw = expect_object(value, where)
+    check_keys(raw, where, _PROVIDER_KEYS, required=("name", "type", "base_url"))
+    missing: list[MissingVariable] = []
+    entry = substitute_variables(raw, where, environ, missing)
+    name = expect_str(entry["name"], where.key("name"), non_empty=True)
+    provider_type = expect_choice(entry["type"], where.key("type"), PROVIDER_TYPES,
+                                  "provider type")
+    api_key, disabled_reason = _parse_api_key(raw, entry, where, missing)
+    health_path, paid_probe = _parse_provider_health(entry.get("health", {}), where.key("health"))
+    return ProviderConfig(
+        name=name,
+        type=provider_type,
+        base_url=normalise_base_url(expect_str(entry["base_url"], where.key("base_url")),
+                                    provider_type, where.key("base_url")),
+        api_key=api_key,
+        models=optional_member(entry, where, "models", (), _parse_models),
+        priority=optional_member(entry, where, "priority", 1, expect_int),
+        weight=optional_member(entry, where, "weight", 1, positive_int),
+        timeout=parse_record(Timeout, entry.get("timeout", {}), where.key("timeout"),
+                             dict.fromkeys(("connect", "read", "idle"), expect_number)),
+        headers=optional_member(entry, where, "headers", (), _parse_headers),
+        tool_calls=optional_member(entry, where, "tool_calls", "auto", _check_tool_calls),
+        capabilities=parse_record(Capabilities, entry.get("capabilities", {}),
+                                  where.key("capabilities"), _CAPABILITY_CHECKS),
+        max_tool_name_length=optional_member(entry, where, "max_tool_name_length",
+                                             DEFAULT_MAX_TOOL_NAME_LENGTH, _check_name_length),
+        health_path=health_path,
+        health_paid_probe=paid_probe,
+        disabled_reason=disabled_reason,
+    )
+
+
+def _parse_api_key(raw: Mapping[str, Any], entry: Mapping[str, Any], where: Location,
+                   missing: list[MissingVariable]) -> tuple[str | None, str | None]:
+    """The provider's key and why it is disabled (None when enabled)."""
+    # Keys pasted from files often carry a newline, which no HTTP header may contain.
+    key = expect_str(entry.get("api_key", ""), where.key("api_key")).strip()
+    if missing:
+        names = list(dict.fromkeys(variable.name for variable in missing))
+        return None, _variables_reason(names, "not set")
+    variables = referenced_variables(raw.get("api_key", ""))
+    if variables and not key:
+        return None, _variables_reason(list(dict.fromkeys(variables)), "empty")
+    return key, None
+
+
+def _variables_reason(names: list[str], state: str) -> str:
+    if len(names) == 1:
+        return f"environment variable {names[0]} is {state}"
+    return f"environment variables {', '.join(names)} are {state}"
+
+
+def normalise_base_url(url: str, provider_type: str, where: Location) -> str:
+    """The URL without trailing "/" or the endpoint suffix clients often paste along."""
+    url = url.strip()
+    check_http_url(url, where)
+    normalised = url.rstrip("/")
+    for suffix in _BASE_URL_SUFFIXES[provider_type]:
+        if normalised.endswith(suffix):
+            return normalised[: -len(suffix)].rstrip("/")
+    return normalised
+
+
+def _parse_models(value: object, where: Location) -> tuple[ModelRoute, ...]:
+    """`models` as an object (pattern → target) or a list of names served unchanged."""
+    if isinstance(value, list):
+        entries = [(expect_str(item, where.index(position)), "*", where.index(position))
+                   for position, item in enumerate(value)]
+    elif isinstance(value, dict):
+        entries = [(pattern, expect_str(target, where.quoted_key(pattern)),
+                    where.quoted_key(pattern)) for pattern, target in value.items()]
+    else:
+        raise where.error("expected an object (pattern → model) or an array of model names")
+    routes: list[ModelRoute] = []
+    for pattern, target, location in entries:
+        check_glob(pattern, location)
+        if target not in ("", "*") and is_glob(target):
+            raise location.error(
+                f"target {target!r} must be a model name, or \"*\" for the requested one")
+        if any(route.pattern == pattern for route in routes):
+            raise location.error(f"duplicate model pattern {pattern!r}")
+        routes.append(ModelRoute(pattern, target))
+    return tuple(routes)
+
+
+def _parse_headers(value: object, where: Location) -> tuple[tuple[str, str], ...]:
+    return parse_header_map(value, where, RESERVED_HEADERS)
+
+
+def _check_tool_calls(value: object, where: Location) -> str:
+    text = expect_str(value, where)
+    if not _TOOL_CALL_FORMAT.match(text):
+        raise where.error(
+            f"expected \"auto\", \"off\" or a format name of [a-z0-9_], got {text!r}")
+    return text
+
+
+def _check_name_length(value: object, where: Location) -> int:
+    return expect_int(value, where, minimum=MIN_TOOL_NAME_LENGTH)
+
+
+_CAPABILITY_CHECKS = {
+    "max_context_tokens": optional_positive_int,
+    "max_output_tokens": optional_positive_int,
+    "images": expect_bool,
+    "thinking": expect_bool,
+}
+
+
+def _parse_provider_health(value: object, where: Location) -> tuple[str | None, bool]:
+    """The provider's `health` object: probe path and whether a paid probe is allowed."""
+    obj = expect_object(value, where)
+    check_keys(obj, where, ("path", "paid_probe"))
+    path = optional_member(obj, where, "path", None, expect_str)
+    if path is not None and not path.startswith("/"):
+        raise where.key("path").error(f"a health path must start with \"/\", got {path!r}")
+    return path, optional_member(obj, where, "paid_probe", False, expect_bool)
+
+
+# --- other sections --------------------------------------------------------------------------
+
+def _parse_auth(value: object, where: Location) -> AuthConfig:
+    """Inbound client keys: plain strings or {"name", "key", "requests_per_minute"}."""
+    obj = expect_object(value, where)
+    check_keys(obj, where, ("api_keys",))
+    items = optional_member(obj, where, "api_keys", [], expect_list)
+    keys: list[ClientKey] = []
+    for position, item in enumerate(items):
+        location = where.key("api_keys").index(position)
+        client = _parse_client_key(item, location, f"client-{position + 1}")
+        if any(earlier.name == client.name for earlier in keys):
+            raise location.error(f"duplicate client key name {client.name!r}")
+        if any(earlier.key == client.key for earlier in keys):
+            raise location.error("the same key is listed twice")
+        keys.append(client)
+    return AuthConfig(api_keys=tuple(keys))
+
+
+def _parse_client_key(value: object, where: Location, default_name: str) -> ClientKey:
+    if isinstance(value, str):
+        key, key_location, name, limit = value, where, default_name, None
+    elif isinstance(value, dict):
+        check_keys(value, where, ("name", "key", "requests_per_minute"), required=("key",))
+        key_location = where.key("key")
+        key = expect_str(value["key"], key_location)
+        name = optional_member(value, where, "name", default_name,
+                               functools.partial(expect_str, non_empty=True))
+        limit = optional_member(value, where, "requests_per_minute", None,
+                                optional_positive_int)
+    else:
+        raise where.error("expected a key string or an object with \"key\"")
+    if not key.strip():
+        raise key_location.error("a client key must not be empty")
+    return ClientKey(name=name, key=key.strip(), requests_per_minute=limit)
+
+
+_ROUTING_CHECKS = {
+    "strategy": functools.partial(expect_choice, allowed=ROUTING_STRATEGIES, what="strategy"),
+    "affinity": expect_bool,
+    "affinity_ttl": expect_number,
+    "max_attempts": positive_int,
+    "deadline": expect_number,
+    "cooldown": non_negative_number,
+    "max_cooldown": non_negative_number,
+    "failure_threshold": positive_int,
+    "wait_for_cooldown": non_negative_number,
+}
+
+
+def _parse_routing(value: object, where: Location) -> RoutingConfig:
+    routing = parse_record(RoutingConfig, value, where, _ROUTING_CHECKS)
+    if routing.max_cooldown < routing.cooldown:
+        raise where.key("max_cooldown").error(
+            f"must be at least cooldown ({routing.cooldown}), got {routing.max_cooldown}")
+    return routing
+
+
+def _parse_limits(value: object, where: Location) -> LimitsConfig:
+    names = ("max_body_bytes", "max_messages", "max_header_bytes")
+    return parse_record(LimitsConfig, value, where, dict.fromkeys(names, positive_int))
+
+
+def _parse_health(value: object, where: Location) -> HealthConfig:
+    checks = {"interval": non_negative_number, "timeout": expect_number}
+    return parse_record(HealthConfig, value, where, checks)
+
+
+# --- reload ----------------------------------------------------------------------------------
+
+def describe_changes(old: Config, new: Config) -> list[str]:
+    """Human lines for a reload log, naming changed fields but never a key value."""
+    old_providers = {provider.name: provider for provider in old.providers}
+    new_providers = {provider.name: provider for provider in new.providers}
+    lines = [f"provider added: {name}" for name in new_providers if name not in old_providers]
+    lines += [f"provider removed: {name}" for name in old_providers if name not in new_providers]
+    for name, provider in new_providers.items():
+        if name in old_providers:
+            changed = changed_fields(old_providers[name], provider)
+            if changed:
+                lines.append(f"provider modified: {name} ({', '.join(changed)})")
+    for section in ("auth", "routing", "limits", "health"):
+        changed = changed_fields(getattr(old, section), getattr(new, section))
+        if changed:
+            lines.append(f"{section} modified: {', '.join(changed)}")
+    return lines
