@@ -214,8 +214,8 @@ class Balancer:
             if retry_after is not None:
                 cooldown = max(cooldown, retry_after)
             state.cooldown_until = max(state.cooldown_until, now + cooldown)
-            if state.circuit_tripped or state.consecutive_failures >= self._routing.failure_threshold:
-                state.circuit_tripped = True
+            if state.consecutive_failures >= self._routing.failure_threshold:
+                state.circuit_tripped = True  # a tripped circuit stays tripped until a success
 
     def released(self, name: str) -> None:
         """End a request without a verdict on the provider (e.g. a client error passed through)."""

@@ -1,0 +1,589 @@
+"""Specification of balancer.py: provider order, cooldowns, circuit breaker, strategies, affinity."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pytest
+
+from balancer import Balancer, RequestNeeds, affinity_key_for
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Stand-in for config.Capabilities (only the fields the balancer reads)."""
+
+    max_context_tokens: int | None = None
+    max_output_tokens: int | None = None
+    images: bool = True
+    thinking: bool = True
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Stand-in for config.ProviderConfig (only the fields the balancer reads)."""
+
+    name: str
+    priority: int = 1
+    weight: int = 1
+    models: tuple[str, ...] = ("claude",)
+    capabilities: Caps = field(default_factory=Caps)
+    disabled_reason: str | None = None
+    type: str = "anthropic"
+
+    @property
+    def enabled(self) -> bool:
+        return self.disabled_reason is None
+
+    def model_for(self, requested: str) -> str | None:
+        return requested if requested in self.models else None
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Stand-in for config.RoutingConfig with the documented defaults."""
+
+    strategy: str = "priority"
+    affinity: bool = True
+    affinity_ttl: float = 300.0
+    max_attempts: int = 4
+    deadline: float = 600.0
+    cooldown: float = 10.0
+    max_cooldown: float = 300.0
+    failure_threshold: int = 3
+    wait_for_cooldown: float = 15.0
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class NoJitter(random.Random):
+    """Random whose uniform() returns the midpoint, so cooldowns are exact; random() is scripted."""
+
+    def __init__(self, draws: list[float] | None = None) -> None:
+        super().__init__(0)
+        self.draws = list(draws or [])
+
+    def uniform(self, a: float, b: float) -> float:
+        return (a + b) / 2
+
+    def random(self) -> float:
+        return self.draws.pop(0) if self.draws else 0.99
+
+
+NEEDS = RequestNeeds(model="claude")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make(providers, clock=None, rng=None, **routing) -> Balancer:
+    """Build a Balancer over stand-in providers with a fake clock and jitter-free random."""
+    return Balancer(providers, Routing(**routing), clock=clock or FakeClock(),
+                    wall_clock=lambda: 1_700_000_000.0, random=rng or NoJitter())
+
+
+def names(plan) -> list[str]:
+    return [p.name for p in plan]
+
+
+def fail(balancer: Balancer, name: str, times: int = 1, retry_after: float | None = None) -> None:
+    for _ in range(times):
+        balancer.begin(name)
+        balancer.failed(name, "HTTP 503", retry_after=retry_after)
+
+
+def state_of(balancer: Balancer, name: str):
+    return next(s for s in balancer.snapshot() if s.name == name)
+
+
+# --- order and eligibility -------------------------------------------------------------------
+
+def test_priority_groups_are_tried_in_ascending_order():
+    balancer = make([Provider("backup", priority=2), Provider("main", priority=1),
+                     Provider("last", priority=3)])
+    assert names(balancer.plan(NEEDS)) == ["main", "backup", "last"]
+
+
+def test_swrr_first_picks_split_exactly_by_weight():
+    balancer = make([Provider("a", weight=3), Provider("b", weight=1)])
+    firsts = Counter(balancer.plan(NEEDS)[0].name for _ in range(400))
+    assert firsts == {"a": 300, "b": 100}
+
+
+def test_swrr_interleaves_smoothly_like_nginx():
+    balancer = make([Provider("a", weight=5), Provider("b"), Provider("c")])
+    firsts = "".join(balancer.plan(NEEDS)[0].name for _ in range(14))
+    assert firsts == "aabacaa" * 2
+
+
+def test_rest_of_group_follows_then_next_priority_group():
+    balancer = make([Provider("a", weight=3), Provider("b", weight=1), Provider("z", priority=2)],
+                    max_attempts=10)
+    plans = [names(balancer.plan(NEEDS)) for _ in range(4)]
+    assert all(sorted(p[:2]) == ["a", "b"] and p[2] == "z" for p in plans)
+
+
+@pytest.mark.parametrize("strategy", ["priority", "weighted", "least_busy", "latency"])
+def test_each_provider_at_most_once_per_plan(strategy):
+    providers = [Provider(f"p{i}", priority=i % 2, weight=i + 1) for i in range(6)]
+    balancer = make(providers, strategy=strategy, max_attempts=10)
+    for _ in range(50):
+        plan = names(balancer.plan(NEEDS))
+        assert len(plan) == len(set(plan)) == 6
+
+
+def test_plan_is_capped_at_max_attempts():
+    balancer = make([Provider(f"p{i}") for i in range(6)], max_attempts=2)
+    assert len(balancer.plan(NEEDS)) == 2
+
+
+def test_disabled_and_non_serving_providers_are_skipped():
+    balancer = make([Provider("off", disabled_reason="no api key"),
+                     Provider("other", models=("gpt",)), Provider("on")])
+    assert names(balancer.plan(NEEDS)) == ["on"]
+    assert names(balancer.serving("claude")) == ["on"]
+    assert names(balancer.serving("gpt")) == ["other"]
+    assert balancer.serving("nothing") == []
+
+
+@pytest.mark.parametrize("caps, needs, eligible", [
+    (Caps(images=False), RequestNeeds("claude", has_images=True), False),
+    (Caps(images=True), RequestNeeds("claude", has_images=True), True),
+    (Caps(thinking=False), RequestNeeds("claude", wants_thinking=True), False),
+    (Caps(thinking=False), RequestNeeds("claude"), True),
+    (Caps(max_context_tokens=1000), RequestNeeds("claude", estimated_input_tokens=600, max_tokens=400), True),
+    (Caps(max_context_tokens=1000), RequestNeeds("claude", estimated_input_tokens=601, max_tokens=400), False),
+    (Caps(max_output_tokens=8192), RequestNeeds("claude", max_tokens=8192), True),
+    (Caps(max_output_tokens=8192), RequestNeeds("claude", max_tokens=8193), False),
+])
+def test_capabilities_decide_eligibility(caps, needs, eligible):
+    balancer = make([Provider("p", capabilities=caps)])
+    assert names(balancer.plan(needs)) == (["p"] if eligible else [])
+    assert balancer.seconds_until_available(needs) == (0.0 if eligible else None)
+
+
+# --- cooldowns -------------------------------------------------------------------------------
+
+def test_failed_provider_is_skipped_until_cooldown_passes(clock):
+    balancer = make([Provider("a"), Provider("b", priority=2)], clock=clock)
+    fail(balancer, "a")
+    assert names(balancer.plan(NEEDS)) == ["b"]
+    assert state_of(balancer, "a").state == "cooling_down"
+    assert state_of(balancer, "a").cooldown_remaining == pytest.approx(10.0)
+    clock.advance(9.9)
+    assert names(balancer.plan(NEEDS)) == ["b"]
+    clock.advance(0.2)
+    assert names(balancer.plan(NEEDS)) == ["a", "b"]
+    assert state_of(balancer, "a").state == "unhealthy"  # last request failed, no success since
+
+
+def test_retry_after_longer_than_cooldown_is_honoured(clock):
+    balancer = make([Provider("a")], clock=clock)
+    fail(balancer, "a", retry_after=42.0)
+    clock.advance(41.0)
+    assert balancer.plan(NEEDS) == []
+    assert balancer.seconds_until_available(NEEDS) == pytest.approx(1.0)
+    clock.advance(1.0)
+    assert names(balancer.plan(NEEDS)) == ["a"]
+
+
+def test_cooldown_never_shrinks(clock):
+    balancer = make([Provider("a")], clock=clock)
+    fail(balancer, "a", retry_after=120.0)
+    balancer.begin("a")
+    balancer.failed("a", "429", retry_after=1.0)
+    assert state_of(balancer, "a").cooldown_remaining == pytest.approx(120.0)
+
+
+def test_cooldown_grows_exponentially_and_is_capped(clock):
+    balancer = make([Provider("a")], clock=clock, failure_threshold=100, max_cooldown=60.0)
+    seen = []
+    for _ in range(5):
+        fail(balancer, "a")
+        seen.append(state_of(balancer, "a").cooldown_remaining)
+        clock.advance(1000.0)
+    assert seen == pytest.approx([10.0, 20.0, 40.0, 60.0, 60.0])
+
+
+def test_jitter_stays_within_ten_percent(clock):
+    for seed in range(20):
+        balancer = make([Provider("a")], clock=clock, rng=random.Random(seed))
+        fail(balancer, "a")
+        assert 9.0 <= state_of(balancer, "a").cooldown_remaining <= 11.0
+
+
+def test_success_resets_consecutive_failures(clock):
+    balancer = make([Provider("a")], clock=clock)
+    fail(balancer, "a", times=2)
+    clock.advance(100.0)
+    balancer.begin("a")
+    balancer.succeeded("a", 0.5)
+    snap = state_of(balancer, "a")
+    assert (snap.consecutive_failures, snap.state, snap.failures, snap.requests) == (0, "healthy", 2, 3)
+    fail(balancer, "a")
+    assert state_of(balancer, "a").cooldown_remaining == pytest.approx(10.0)  # back to the base
+
+
+# --- circuit breaker -------------------------------------------------------------------------
+
+def open_circuit(balancer: Balancer, clock: FakeClock) -> None:
+    """Three failures in a row, each after the previous cooldown, open the circuit."""
+    for _ in range(3):
+        fail(balancer, "a")
+        clock.advance(1000.0)
+    clock.advance(-1000.0)
+
+
+def test_circuit_opens_after_threshold_and_lets_one_trial_through(clock):
+    balancer = make([Provider("a"), Provider("b", priority=2)], clock=clock)
+    open_circuit(balancer, clock)
+    snap = state_of(balancer, "a")
+    assert (snap.circuit, snap.state, snap.consecutive_failures) == ("open", "cooling_down", 3)
+    assert names(balancer.plan(NEEDS)) == ["b"]
+    clock.advance(snap.cooldown_remaining)
+    assert state_of(balancer, "a").circuit == "half_open"
+    assert names(balancer.plan(NEEDS)) == ["a", "b"]  # the single trial
+    assert names(balancer.plan(NEEDS)) == ["b"]  # a concurrent request does not get it too
+    balancer.begin("a")
+    assert names(balancer.plan(NEEDS)) == ["b"]
+    balancer.succeeded("a", 0.2)
+    assert state_of(balancer, "a").circuit == "closed"
+    assert names(balancer.plan(NEEDS)) == ["a", "b"]
+    assert names(balancer.plan(NEEDS)) == ["a", "b"]
+
+
+def test_failed_trial_reopens_with_longer_cooldown(clock):
+    balancer = make([Provider("a")], clock=clock)
+    open_circuit(balancer, clock)
+    clock.advance(state_of(balancer, "a").cooldown_remaining)
+    assert names(balancer.plan(NEEDS)) == ["a"]
+    fail(balancer, "a")
+    snap = state_of(balancer, "a")
+    assert (snap.circuit, snap.cooldown_remaining) == ("open", pytest.approx(80.0))
+    assert balancer.plan(NEEDS) == []
+
+
+def test_unused_trial_reservation_lapses(clock):
+    balancer = make([Provider("a")], clock=clock)
+    open_circuit(balancer, clock)
+    clock.advance(state_of(balancer, "a").cooldown_remaining)
+    assert names(balancer.plan(NEEDS)) == ["a"]  # reserved, but never begun
+    assert balancer.plan(NEEDS) == []
+    assert balancer.seconds_until_available(NEEDS) == pytest.approx(30.0)
+    clock.advance(30.0)
+    assert names(balancer.plan(NEEDS)) == ["a"]
+
+
+# --- probes, availability --------------------------------------------------------------------
+
+def test_unhealthy_probe_moves_provider_to_the_end_and_ok_restores_it():
+    balancer = make([Provider("a"), Provider("b", priority=2)])
+    balancer.probe_result("a", ok=False, latency_ms=None, error="connect refused")
+    assert names(balancer.plan(NEEDS)) == ["b", "a"]
+    snap = state_of(balancer, "a")
+    assert (snap.state, snap.last_error, snap.last_error_at) == ("unhealthy", "connect refused", 1_700_000_000.0)
+    balancer.probe_result("a", ok=True, latency_ms=120.0, error=None)
+    assert names(balancer.plan(NEEDS)) == ["a", "b"]
+    assert state_of(balancer, "a").latency_ms == pytest.approx(120.0)
+
+
+def test_seconds_until_available_reports_the_first_to_return(clock):
+    balancer = make([Provider("a"), Provider("b"), Provider("x", models=("gpt",))], clock=clock)
+    fail(balancer, "a", retry_after=50.0)
+    fail(balancer, "b", retry_after=20.0)
+    assert balancer.plan(NEEDS) == []
+    assert balancer.seconds_until_available(NEEDS) == pytest.approx(20.0)
+    assert balancer.seconds_until_available(RequestNeeds("unknown-model")) is None
+    assert balancer.seconds_until_available(RequestNeeds("gpt")) == 0.0
+
+
+# --- strategies ------------------------------------------------------------------------------
+
+def test_weighted_ignores_priority():
+    balancer = make([Provider("a", priority=1), Provider("b", priority=9, weight=3)], strategy="weighted")
+    firsts = Counter(balancer.plan(NEEDS)[0].name for _ in range(400))
+    assert firsts == {"a": 100, "b": 300}
+
+
+def test_least_busy_prefers_fewest_in_flight_then_priority():
+    balancer = make([Provider("a"), Provider("b"), Provider("c", priority=2)], strategy="least_busy")
+    balancer.begin("a")
+    balancer.begin("a")
+    balancer.begin("b")
+    assert names(balancer.plan(NEEDS)) == ["c", "b", "a"]
+    balancer.begin("c")
+    assert names(balancer.plan(NEEDS)) == ["b", "c", "a"]
+    balancer.released("a")
+    balancer.released("a")
+    assert names(balancer.plan(NEEDS)) == ["a", "b", "c"]
+    assert state_of(balancer, "a").in_flight == 0
+
+
+def test_latency_prefers_fastest_and_unmeasured():
+    balancer = make([Provider("slow"), Provider("fast"), Provider("new")], strategy="latency")
+    for name, seconds in [("slow", 2.0), ("fast", 0.3)]:
+        balancer.begin(name)
+        balancer.succeeded(name, seconds)
+    assert names(balancer.plan(NEEDS)) == ["new", "fast", "slow"]
+
+
+def test_latency_ewma_uses_alpha_0_3():
+    balancer = make([Provider("a")])
+    for seconds in (1.0, 2.0):
+        balancer.begin("a")
+        balancer.succeeded("a", seconds)
+    assert state_of(balancer, "a").latency_ms == pytest.approx(1300.0)
+
+
+def test_latency_exploration_swaps_first_two_with_probability_0_1():
+    rng = NoJitter(draws=[0.5, 0.05, 0.2])
+    balancer = make([Provider("slow"), Provider("fast")], strategy="latency", rng=rng)
+    for name, seconds in [("slow", 2.0), ("fast", 0.3)]:
+        balancer.begin(name)
+        balancer.succeeded(name, seconds)
+    assert [names(balancer.plan(NEEDS)) for _ in range(3)] == [
+        ["fast", "slow"], ["slow", "fast"], ["fast", "slow"]]
+
+
+def test_latency_exploration_rate_with_seeded_random():
+    balancer = make([Provider("slow"), Provider("fast")], strategy="latency", rng=random.Random(7))
+    for name, seconds in [("slow", 2.0), ("fast", 0.3)]:
+        balancer.begin(name)
+        balancer.succeeded(name, seconds)
+    explored = sum(balancer.plan(NEEDS)[0].name == "slow" for _ in range(2000))
+    assert 140 <= explored <= 260
+
+
+# --- affinity --------------------------------------------------------------------------------
+
+def test_affinity_pins_a_conversation_to_its_provider():
+    balancer = make([Provider("a"), Provider("b")])
+    balancer.begin("b")
+    balancer.succeeded("b", 0.1, affinity_key="conv-1")
+    assert all(balancer.plan(NEEDS, "conv-1")[0].name == "b" for _ in range(10))
+    assert Counter(balancer.plan(NEEDS, "other")[0].name for _ in range(10)) == {"a": 5, "b": 5}
+
+
+def test_affinity_is_off_when_routing_says_so():
+    balancer = make([Provider("a"), Provider("b", priority=2)], affinity=False)
+    balancer.begin("b")
+    balancer.succeeded("b", 0.1, affinity_key="conv-1")
+    assert names(balancer.plan(NEEDS, "conv-1")) == ["a", "b"]
+
+
+def test_affinity_expires_after_ttl_and_is_refreshed_by_use(clock):
+    balancer = make([Provider("a"), Provider("b", priority=2)], clock=clock, affinity_ttl=60.0)
+    balancer.begin("b")
+    balancer.succeeded("b", 0.1, affinity_key="conv")
+    clock.advance(50.0)
+    assert names(balancer.plan(NEEDS, "conv"))[0] == "b"  # refreshes the pin
+    clock.advance(50.0)
+    assert names(balancer.plan(NEEDS, "conv"))[0] == "b"
+    clock.advance(61.0)
+    assert names(balancer.plan(NEEDS, "conv"))[0] == "a"
+
+
+def test_affinity_repins_after_failover(clock):
+    balancer = make([Provider("a"), Provider("b", priority=2)], clock=clock)
+    balancer.begin("b")
+    balancer.succeeded("b", 0.1, affinity_key="conv")
+    fail(balancer, "b")
+    assert names(balancer.plan(NEEDS, "conv")) == ["a"]
+    balancer.begin("a")
+    balancer.succeeded("a", 0.1, affinity_key="conv")
+    clock.advance(100.0)
+    assert names(balancer.plan(NEEDS, "conv")) == ["a", "b"]
+
+
+def test_affinity_ignores_pin_to_unhealthy_provider():
+    balancer = make([Provider("a"), Provider("b", priority=2)])
+    balancer.begin("b")
+    balancer.succeeded("b", 0.1, affinity_key="conv")
+    balancer.probe_result("b", ok=False, latency_ms=None, error="probe 500")
+    assert names(balancer.plan(NEEDS, "conv")) == ["a", "b"]
+
+
+def test_affinity_table_is_bounded_dropping_oldest():
+    balancer = Balancer([Provider("a"), Provider("b", priority=2)], Routing(), clock=FakeClock(),
+                        random=NoJitter(), affinity_limit=3)
+    for i in range(5):
+        balancer.begin("b")
+        balancer.succeeded("b", 0.1, affinity_key=f"conv-{i}")
+    assert [names(balancer.plan(NEEDS, f"conv-{i}"))[0] for i in range(5)] == ["a", "a", "b", "b", "b"]
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+BODY = {"model": "claude", "system": "be brief", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize("body, headers, expected", [
+    ({**BODY, "metadata": {"user_id": '{"session":"s1"}'}}, {"x-claude-code-session-id": "cc"},
+     '{"session":"s1"}'),
+    (BODY, {"x-claude-code-session-id": "cc", "x-session-id": "generic"}, "cc"),
+    (BODY, {"X-Claude-Code-Session-Id": "cc-title"}, "cc-title"),
+    (BODY, {"x-session-id": "generic"}, "generic"),
+    (BODY, {"X-Session-Id": "generic-title"}, "generic-title"),
+    ({"model": "claude"}, {}, None),
+    ({"model": "claude", "messages": []}, {}, None),
+    ({"model": "claude", "messages": [{"role": "user", "content": [{"type": "image"}]}]}, {}, None),
+])
+def test_affinity_key_precedence(body, headers, expected):
+    assert affinity_key_for(body, headers) == expected
+
+
+def test_affinity_key_falls_back_to_hash_of_system_and_first_user_message():
+    block_form = {"system": [{"type": "text", "text": "be brief"}],
+                  "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                               {"role": "assistant", "content": "hello"}]}
+    key = affinity_key_for(BODY, {})
+    assert key is not None and len(key) == 64
+    assert affinity_key_for(block_form, {}) == key  # later turns do not change the key
+    assert affinity_key_for({**BODY, "system": "be long"}, {}) != key
+
+
+IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}
+
+
+@pytest.mark.parametrize("extra, content, images, thinking", [
+    ({}, "hi", False, False),
+    ({}, [IMAGE], True, False),
+    ({}, [{"type": "tool_result", "tool_use_id": "t1", "content": [IMAGE]}], True, False),
+    ({}, [{"type": "tool_result", "tool_use_id": "t1", "content": "text only"}], False, False),
+    ({"thinking": {"type": "enabled", "budget_tokens": 2000}}, "hi", False, True),
+    ({"thinking": {"type": "adaptive"}}, "hi", False, True),
+    ({"thinking": {"type": "disabled"}}, "hi", False, False),
+])
+def test_request_needs_from_body(extra, content, images, thinking):
+    body = {"model": "claude", "max_tokens": 16000, **extra,
+            "messages": [{"role": "user", "content": content}]}
+    needs = RequestNeeds.from_body(body)
+    assert (needs.model, needs.max_tokens, needs.has_images, needs.wants_thinking) == (
+        "claude", 16000, images, thinking)
+
+
+def test_request_needs_estimates_tokens_from_serialized_size():
+    small = RequestNeeds.from_body({"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    large = RequestNeeds.from_body({"model": "m", "messages": [{"role": "user", "content": "x" * 4000}]})
+    assert 0 < small.estimated_input_tokens < 30
+    assert large.estimated_input_tokens - small.estimated_input_tokens == pytest.approx(1000, abs=1)
+
+
+# --- concurrency and reload ------------------------------------------------------------------
+
+def test_thread_safety_counts_stay_consistent():
+    balancer = Balancer([Provider("a", weight=2), Provider("b"), Provider("c", priority=2)], Routing())
+    per_thread = 300
+
+    def worker() -> None:
+        for i in range(per_thread):
+            chosen = balancer.plan(NEEDS, affinity_key=f"k{i % 7}")[0].name
+            balancer.begin(chosen)
+            balancer.succeeded(chosen, 0.01, affinity_key=f"k{i % 7}")
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    snaps = balancer.snapshot()
+    assert sum(s.requests for s in snaps) == 16 * per_thread
+    assert all(s.in_flight == 0 and s.failures == 0 for s in snaps)
+
+
+def test_carry_state_from_keeps_surviving_providers(clock):
+    old = make([Provider("a"), Provider("gone")], clock=clock)
+    fail(old, "a", retry_after=60.0)
+    old.begin("a")  # still in flight on the old balancer
+    old.begin("gone")
+    old.succeeded("gone", 0.1, affinity_key="conv")
+    new = make([Provider("a"), Provider("fresh")], clock=clock)
+    new.carry_state_from(old)
+    a = state_of(new, "a")
+    assert (a.state, a.failures, a.requests, a.in_flight) == ("cooling_down", 1, 2, 0)
+    assert a.cooldown_remaining == pytest.approx(60.0)
+    assert state_of(new, "fresh").state == "healthy"
+    assert names(new.plan(NEEDS, "conv")) == ["fresh"]  # pin to a removed provider is dropped
+    new.released("a")  # a request begun before the reload ends here: no negative count
+    assert state_of(new, "a").in_flight == 0
+
+
+def test_snapshot_lists_disabled_providers_in_config_order():
+    balancer = make([Provider("z"), Provider("off", disabled_reason="missing key"), Provider("a")])
+    assert [(s.name, s.state, s.circuit) for s in balancer.snapshot()] == [
+        ("z", "healthy", "closed"), ("off", "disabled", "closed"), ("a", "healthy", "closed")]
+
+
+def test_unknown_provider_names_are_ignored():
+    balancer = make([Provider("a")])
+    for call in (lambda: balancer.begin("x"), lambda: balancer.failed("x", "err"),
+                 lambda: balancer.succeeded("x", 0.1), lambda: balancer.released("x"),
+                 lambda: balancer.probe_result("x", False, None, "err")):
+        call()
+    assert state_of(balancer, "a").requests == 0
+
+
+class MaxJitter(NoJitter):
+    """Random whose uniform() always returns the upper bound (+10% jitter)."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def test_jitter_never_exceeds_max_cooldown(clock):
+    balancer = make([Provider("a")], clock=clock, rng=MaxJitter(), max_cooldown=10.0)
+    fail(balancer, "a")
+    assert state_of(balancer, "a").cooldown_remaining == pytest.approx(10.0)
+
+
+def test_running_trial_makes_waiters_recheck_soon(clock):
+    balancer = make([Provider("a")], clock=clock)
+    open_circuit(balancer, clock)
+    clock.advance(state_of(balancer, "a").cooldown_remaining)
+    balancer.plan(NEEDS)
+    balancer.begin("a")
+    assert balancer.plan(NEEDS) == []
+    assert balancer.seconds_until_available(NEEDS) == pytest.approx(1.0)
+
+
+def test_real_success_clears_an_unhealthy_probe_verdict():
+    balancer = make([Provider("a"), Provider("b", priority=2)])
+    balancer.probe_result("b", ok=False, latency_ms=None, error="probe timeout")
+    balancer.begin("b")
+    balancer.succeeded("b", 0.1)
+    assert state_of(balancer, "b").state == "healthy"
+    assert names(balancer.plan(NEEDS)) == ["a", "b"]
+
+
+def test_failed_trial_reopens_even_if_a_reload_raised_the_threshold(clock):
+    old = make([Provider("a")], clock=clock)
+    open_circuit(old, clock)
+    new = make([Provider("a")], clock=clock, failure_threshold=10)
+    new.carry_state_from(old)
+    clock.advance(state_of(new, "a").cooldown_remaining)
+    assert names(new.plan(NEEDS)) == ["a"]
+    fail(new, "a")
+    assert state_of(new, "a").circuit == "open"
+
+
+def test_failure_records_reason_and_wall_clock_time():
+    balancer = make([Provider("a")])
+    fail(balancer, "a")
+    snap = state_of(balancer, "a")
+    assert (snap.last_error, snap.last_error_at) == ("HTTP 503", 1_700_000_000.0)
