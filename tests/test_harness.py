@@ -1,0 +1,300 @@
+"""The test harness itself: each fake-backend behaviour does what it promises."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import anthropic
+import openai
+import pytest
+import requests
+
+from support.fake_backend import (
+    FakeBackend, ToolCall, anthropic_error, anthropic_message, anthropic_stream, closed_port, drop,
+    echo_request, garbage, hang, openai_completion, openai_stream, slow_first_byte, status,
+)
+from support.lb_process import (
+    REPO_ROOT, LoadBalancerProcess, anthropic_provider, openai_provider, providers_config,
+)
+
+ANTHROPIC_BODY = {"model": "claude-test-1", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+OPENAI_BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+SHORT = 2.0  # seconds a client waits where the fake answers at once
+
+
+def post(backend: FakeBackend, path: str, body: dict[str, Any], **options: Any) -> requests.Response:
+    """POST JSON to the fake backend with a short timeout."""
+    return requests.post(backend.url + path, json=body, timeout=options.pop("timeout", SHORT), **options)
+
+
+def sse_data(response: requests.Response) -> Iterator[tuple[str | None, str]]:
+    """Yield (event name, data) per SSE frame, as a strict client would read them."""
+    event = None
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("event: "):
+            event = line[len("event: "):]
+        elif line.startswith("data: "):
+            yield event, line[len("data: "):]
+            event = None
+
+
+def anthropic_events(response: requests.Response) -> list[dict[str, Any]]:
+    """Decode an Anthropic stream; every frame's event name must match its JSON type."""
+    events = []
+    for name, data in sse_data(response):
+        event = json.loads(data)
+        assert name == event["type"]
+        events.append(event)
+    return events
+
+
+def openai_chunks(response: requests.Response) -> list[Any]:
+    """Decode an OpenAI stream into chunk dicts followed by the literal "[DONE]"."""
+    return [data if data == "[DONE]" else json.loads(data) for _, data in sse_data(response)]
+
+
+def stream_post(backend: FakeBackend, path: str, body: dict[str, Any], timeout: float = SHORT) -> requests.Response:
+    """POST a streaming request and return before the body is read."""
+    return requests.post(backend.url + path, json={**body, "stream": True}, stream=True, timeout=timeout)
+
+
+@pytest.fixture
+def backend(fake_backend: Any) -> FakeBackend:
+    """One Anthropic-dialect fake backend."""
+    return fake_backend()
+
+
+# --- non-stream answers --------------------------------------------------------------
+
+def test_anthropic_message_echoes_the_model_and_carries_tool_uses(backend: FakeBackend) -> None:
+    backend.queue(anthropic_message("Sure", tool_uses=[("shell", {"command": "ls"})], usage=(7, 3)))
+    answer = post(backend, "/v1/messages", ANTHROPIC_BODY).json()
+    assert answer["model"] == "claude-test-1"
+    assert answer["content"] == [{"type": "text", "text": "Sure"},
+                                 {"type": "tool_use", "id": "toolu_fake0", "name": "shell", "input": {"command": "ls"}}]
+    assert answer["stop_reason"] == "tool_use"
+    assert answer["usage"] == {"input_tokens": 7, "output_tokens": 3}
+
+
+def test_default_answers_follow_the_path_dialect(backend: FakeBackend) -> None:
+    assert post(backend, "/v1/messages", ANTHROPIC_BODY).json()["content"][0]["text"] == "Hello"
+    completion = post(backend, "/chat/completions", OPENAI_BODY).json()
+    assert completion["object"] == "chat.completion"
+    assert completion["choices"][0]["message"]["content"] == "Hello"
+
+
+def test_openai_completion_has_tool_calls_with_json_string_arguments(backend: FakeBackend) -> None:
+    backend.queue(openai_completion(None, tool_calls=[ToolCall("read_file", {"file_path": "a.py"}, "call_1")],
+                                    reasoning="thinking hard"))
+    choice = post(backend, "/v1/chat/completions", OPENAI_BODY).json()["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["reasoning_content"] == "thinking hard"
+    call = choice["message"]["tool_calls"][0]
+    assert (call["id"], call["function"]["name"]) == ("call_1", "read_file")
+    assert json.loads(call["function"]["arguments"]) == {"file_path": "a.py"}
+
+
+@pytest.mark.parametrize("behaviour, code, error_type", [
+    (anthropic_error(529), 529, "overloaded_error"),
+    (anthropic_error(500), 500, "api_error"),
+    (anthropic_error(400), 400, "invalid_request_error"),
+    (anthropic_error(401), 401, "authentication_error"),
+])
+def test_anthropic_errors_carry_the_type_matching_the_status(backend: FakeBackend, behaviour: Any,
+                                                             code: int, error_type: str) -> None:
+    backend.queue(behaviour)
+    response = post(backend, "/v1/messages", ANTHROPIC_BODY)
+    assert response.status_code == code
+    assert response.json()["error"]["type"] == error_type
+
+
+def test_rate_limit_carries_retry_after(backend: FakeBackend) -> None:
+    backend.queue(anthropic_error(429, headers={"retry-after": "7"}))
+    response = post(backend, "/v1/messages", ANTHROPIC_BODY)
+    assert (response.status_code, response.headers["Retry-After"]) == (429, "7")
+
+
+def test_status_sends_any_body_and_content_type(backend: FakeBackend) -> None:
+    backend.queue(status(502, body=b"<html>Bad Gateway</html>", content_type="text/html"))
+    response = post(backend, "/v1/messages", ANTHROPIC_BODY)
+    assert (response.status_code, response.headers["Content-Type"]) == (502, "text/html")
+    assert response.text == "<html>Bad Gateway</html>"
+
+
+def test_garbage_is_a_200_that_is_not_json(backend: FakeBackend) -> None:
+    backend.queue(garbage())
+    response = post(backend, "/v1/messages", ANTHROPIC_BODY)
+    assert response.status_code == 200
+    with pytest.raises(ValueError):
+        response.json()
+
+
+def test_echo_request_reports_headers_and_body(backend: FakeBackend) -> None:
+    backend.queue(echo_request())
+    answer = post(backend, "/v1/messages?beta=true", ANTHROPIC_BODY, headers={"x-api-key": "k"}).json()
+    echoed = json.loads(answer["content"][0]["text"])
+    assert (echoed["query"], echoed["json"], echoed["headers"]["x-api-key"]) == ("beta=true", ANTHROPIC_BODY, "k")
+
+
+# --- Anthropic streams -----------------------------------------------------------------
+
+def test_anthropic_stream_has_the_documented_event_order(backend: FakeBackend) -> None:
+    backend.queue(anthropic_stream(("Hel", "lo"), thinking="hmm",
+                                   tool_uses=[("shell", {"command": "ls -la"}), ("todo_read", {})]))
+    response = stream_post(backend, "/v1/messages", ANTHROPIC_BODY)
+    assert response.headers["Content-Type"] == "text/event-stream"
+    events = anthropic_events(response)
+    assert [event["type"] for event in events[:2]] == ["message_start", "ping"]
+    assert [event["type"] for event in events[-2:]] == ["message_delta", "message_stop"]
+    assert events[-2]["delta"]["stop_reason"] == "tool_use"
+    starts = [event["content_block"] for event in events if event["type"] == "content_block_start"]
+    assert [block["type"] for block in starts] == ["thinking", "text", "tool_use", "tool_use"]
+    assert starts[2] == {"type": "tool_use", "id": "toolu_fake0", "name": "shell", "input": {}}
+    text = "".join(event["delta"].get("text", "") for event in events if event["type"] == "content_block_delta")
+    assert text == "Hello"
+    shell_json = "".join(event["delta"]["partial_json"] for event in events
+                         if event["type"] == "content_block_delta" and event["index"] == 2)
+    assert json.loads(shell_json) == {"command": "ls -la"}
+
+
+def test_anthropic_stream_blocks_never_interleave(backend: FakeBackend) -> None:
+    backend.queue(anthropic_stream(("a", "b"), tool_uses=[("shell", {"command": "x"}), ("shell", {"command": "y"})]))
+    events = anthropic_events(stream_post(backend, "/v1/messages", ANTHROPIC_BODY))
+    indexes = [event["index"] for event in events if "index" in event]
+    assert indexes == sorted(indexes)
+    assert sum(event["type"] == "content_block_stop" for event in events) == 3
+
+
+def test_the_anthropic_sdk_accepts_the_fake_stream(backend: FakeBackend) -> None:
+    backend.queue(anthropic_stream(("Hi ", "there"), tool_uses=[("read_file", {"file_path": "x.py"})]))
+    client = anthropic.Anthropic(base_url=backend.url, api_key="sk-test", max_retries=0, timeout=SHORT)
+    with client.messages.stream(**ANTHROPIC_BODY) as stream:
+        message = stream.get_final_message()
+    assert message.content[0].text == "Hi there"
+    assert (message.content[1].name, message.content[1].input) == ("read_file", {"file_path": "x.py"})
+    # anthropic SDK 2.x sends the key as "Authorization: Bearer", older ones as x-api-key.
+    headers = backend.requests[0].headers
+    assert "sk-test" in (headers.get("x-api-key", ""), headers.get("Authorization", "").removeprefix("Bearer "))
+
+
+def test_delay_spaces_events_and_each_arrives_as_sent(backend: FakeBackend) -> None:
+    delay = 0.1
+    backend.queue(anthropic_stream(("a",), delay=delay))  # 7 events, 6 gaps
+    started = time.monotonic()
+    arrivals = [time.monotonic() - started
+                for _ in anthropic_events_lazily(stream_post(backend, "/v1/messages", ANTHROPIC_BODY))]
+    assert len(arrivals) == 7
+    assert arrivals[0] < 2 * delay  # the first event did not wait for the rest
+    assert arrivals[-1] - arrivals[0] >= 6 * delay * 0.9
+
+
+def anthropic_events_lazily(response: requests.Response) -> Iterator[dict[str, Any]]:
+    """Yield events the moment their data line arrives."""
+    for _, data in sse_data(response):
+        yield json.loads(data)
+
+
+@pytest.mark.parametrize("option, headers_wait", [("first_delay", False), ("headers_delay", True)])
+def test_first_and_headers_delay_hold_back_the_right_bytes(backend: FakeBackend, option: str,
+                                                           headers_wait: bool) -> None:
+    wait = 0.4
+    backend.queue(anthropic_stream(**{option: wait}))
+    started = time.monotonic()
+    response = stream_post(backend, "/v1/messages", ANTHROPIC_BODY)
+    headers_after = time.monotonic() - started
+    next(anthropic_events_lazily(response))
+    first_event_after = time.monotonic() - started
+    assert (headers_after >= wait * 0.9) is headers_wait
+    assert first_event_after >= wait * 0.9
+
+
+def test_break_after_zero_gives_headers_then_a_truncated_body(backend: FakeBackend) -> None:
+    backend.queue(anthropic_stream(break_after=0))
+    response = stream_post(backend, "/v1/messages", ANTHROPIC_BODY)
+    assert response.status_code == 200
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        response.content
+
+
+def test_break_after_n_delivers_n_events_then_fails(backend: FakeBackend) -> None:
+    backend.queue(anthropic_stream(break_after=3))
+    received = []
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        for event in anthropic_events_lazily(stream_post(backend, "/v1/messages", ANTHROPIC_BODY)):
+            received.append(event["type"])
+    assert received == ["message_start", "ping", "content_block_start"]
+
+
+def test_stall_after_goes_silent_until_the_client_times_out(backend: FakeBackend) -> None:
+    backend.queue(anthropic_stream(stall_after=2, stall_seconds=5))
+    received = []
+    started = time.monotonic()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        for event in anthropic_events_lazily(stream_post(backend, "/v1/messages", ANTHROPIC_BODY, timeout=0.3)):
+            received.append(event["type"])
+    assert received == ["message_start", "ping"]
+    assert 0.3 <= time.monotonic() - started < 2
+
+
+# --- OpenAI streams --------------------------------------------------------------------
+
+def test_openai_stream_chunk_order(backend: FakeBackend) -> None:
+    backend.queue(openai_stream(("Hel", "lo"), reasoning_chunks=("think",),
+                                tool_calls=[("shell", {"command": "ls"})], split_arguments=3))
+    body = {**OPENAI_BODY, "stream_options": {"include_usage": True}}
+    chunks = openai_chunks(stream_post(backend, "/chat/completions", body))
+    assert chunks[-1] == "[DONE]"
+    deltas = [chunk["choices"][0]["delta"] for chunk in chunks[:-3]]
+    assert deltas[0]["role"] == "assistant"
+    assert [delta.get("reasoning_content") for delta in deltas[1:2]] == ["think"]
+    assert "".join(delta.get("content") or "" for delta in deltas) == "Hello"
+    fragments = [delta["tool_calls"][0] for delta in deltas if "tool_calls" in delta]
+    assert fragments[0]["function"]["name"] == "shell" and fragments[0]["id"] == "call_fake0"
+    assert len(fragments) == 4  # the name, then the arguments in three pieces
+    assert json.loads("".join(fragment["function"]["arguments"] for fragment in fragments)) == {"command": "ls"}
+    assert chunks[-3]["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks[-2]["choices"] == [] and chunks[-2]["usage"]["total_tokens"] == 15
+
+
+@pytest.mark.parametrize("stream_options, include_usage, has_usage", [
+    ({"include_usage": True}, True, True),
+    ({"include_usage": True}, False, False),
+    (None, True, False),
+])
+def test_openai_usage_chunk_only_when_asked_and_enabled(backend: FakeBackend, stream_options: Any,
+                                                        include_usage: bool, has_usage: bool) -> None:
+    backend.queue(openai_stream(include_usage=include_usage))
+    body = {**OPENAI_BODY, **({"stream_options": stream_options} if stream_options else {})}
+    chunks = openai_chunks(stream_post(backend, "/chat/completions", body))
+    assert any("usage" in chunk for chunk in chunks[:-1]) is has_usage
+
+
+@pytest.mark.parametrize("interleave, expected_order", [(False, [0, 0, 0, 1, 1, 1]), (True, [0, 1, 0, 1, 0, 1])])
+def test_parallel_openai_tool_calls_have_distinct_indexes(backend: FakeBackend, interleave: bool,
+                                                          expected_order: list[int]) -> None:
+    calls = [("shell", {"command": "ls"}), ("read_file", {"file_path": "a"})]
+    backend.queue(openai_stream((), tool_calls=calls, split_arguments=2, interleave_parallel=interleave))
+    chunks = openai_chunks(stream_post(backend, "/chat/completions", OPENAI_BODY))
+    fragments = [chunk["choices"][0]["delta"]["tool_calls"][0] for chunk in chunks[:-1]
+                 if chunk["choices"] and "tool_calls" in chunk["choices"][0]["delta"]]
+    assert [fragment["index"] for fragment in fragments] == expected_order
+    for index, (name, arguments) in enumerate(calls):
+        mine = [fragment for fragment in fragments if fragment["index"] == index]
+        assert mine[0]["function"]["name"] == name
+        assert json.loads("".join(fragment["function"]["arguments"] for fragment in mine)) == arguments
+
+
+def test_the_openai_sdk_accepts_the_fake_stream(backend: FakeBackend) -> None:
+    backend.queue(openai_stream(("Hi ", "there"), tool_calls=[("shell", {"command": "pwd"})]))
+    client = openai.OpenAI(base_url=backend.url + "/v1", api_key="sk-test", max_retries=0, timeout=SHORT)
+    chunks = list(client.chat.completions.create(**OPENAI_BODY, stream=True,
+                                                 stream_options={"include_usage": True}))
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert text == "Hi there"
+    assert chunks[-1].usage.completion_tokens == 5
+    assert backend.requests[0].path == "/v1/chat/completions"
+    assert backend.requests[0].headers["Authorization"] == "Bearer sk-test"
