@@ -24,8 +24,8 @@ AFFINITY_TABLE_LIMIT = 100_000
 LATENCY_EWMA_ALPHA = 0.3
 COOLDOWN_JITTER = 0.1
 EXPLORATION_PROBABILITY = 0.1
-# A plan that holds a half-open provider's single trial slot may never use it (an earlier
-# provider answered); the hold lapses after this long so the provider is not stranded.
+# A plan that holds a half-open provider's single trial slot may never use it (the request
+# ended first); the hold lapses after this long so the provider is not stranded.
 TRIAL_RESERVATION_SECONDS = 30.0
 # While a half-open trial runs we cannot know when it ends; callers waiting re-check this often.
 TRIAL_RECHECK_SECONDS = 1.0
@@ -151,10 +151,10 @@ class Balancer:
             ordered = self._order(trusted) + self._order(doubted)
             ordered = self._apply_affinity(ordered, trusted, affinity_key, now)
             chosen = ordered[: max(1, self._routing.max_attempts)]
-            for provider in chosen:
-                state = self._states[provider.name]
-                if state.circuit_tripped:
-                    state.trial_reserved_until = now + TRIAL_RESERVATION_SECONDS
+            # Only the head of a plan is sure to be tried (forwarding re-plans after each failure),
+            # so only there does a half-open provider's single trial slot get held for this request.
+            if chosen and self._states[chosen[0].name].circuit_tripped:
+                self._states[chosen[0].name].trial_reserved_until = now + TRIAL_RESERVATION_SECONDS
             return chosen
 
     def serving(self, model: str) -> list[ProviderConfig]:

@@ -587,3 +587,35 @@ def test_failure_records_reason_and_wall_clock_time():
     fail(balancer, "a")
     snap = state_of(balancer, "a")
     assert (snap.last_error, snap.last_error_at) == ("HTTP 503", 1_700_000_000.0)
+
+
+def test_half_open_provider_behind_the_head_of_a_plan_keeps_its_trial_slot(clock):
+    balancer = make([Provider("a"), Provider("z", priority=2)], clock=clock)
+    for _ in range(3):
+        fail(balancer, "z")
+        clock.advance(1000.0)
+    assert state_of(balancer, "z").circuit == "half_open"
+    assert names(balancer.plan(NEEDS)) == ["a", "z"]
+    assert names(balancer.plan(NEEDS)) == ["a", "z"]  # not held: "a" answers most requests
+    fail(balancer, "a")
+    assert names(balancer.plan(NEEDS)) == ["z"]  # the re-plan after a failure holds the trial
+    assert balancer.plan(NEEDS) == []
+
+
+def test_works_with_the_real_config_records(clock):
+    config = pytest.importorskip("config")
+    route = config.ModelRoute(pattern="claude-*", target="")
+    providers = [
+        config.ProviderConfig(name="main", type="anthropic", base_url="http://127.0.0.1:1", api_key="k",
+                              models=(route,), weight=3),
+        config.ProviderConfig(name="side", type="openai", base_url="http://127.0.0.1:2", api_key="k",
+                              models=(route,), capabilities=config.Capabilities(images=False)),
+        config.ProviderConfig(name="off", type="anthropic", base_url="http://127.0.0.1:3", api_key=None,
+                              disabled_reason="no key"),
+    ]
+    balancer = Balancer(providers, config.RoutingConfig(), clock=clock, random=NoJitter())
+    needs = RequestNeeds(model="claude-sonnet-4")
+    assert Counter(balancer.plan(needs)[0].name for _ in range(8)) == {"main": 6, "side": 2}
+    assert names(balancer.plan(RequestNeeds(model="claude-x", has_images=True))) == ["main"]
+    assert balancer.plan(RequestNeeds(model="gpt-4o")) == []
+    assert [s.state for s in balancer.snapshot()] == ["healthy", "healthy", "disabled"]
