@@ -145,7 +145,7 @@ class Balancer:
         with self._lock:
             now = self._clock()
             eligible = [p for p in self._providers
-                        if self._is_capable(p, needs) and self._takes_traffic(self._states[p.name], now)]
+                        if self._is_capable(p, needs) and self._wait_for(self._states[p.name], now) == 0.0]
             trusted = [p for p in eligible if not self._states[p.name].probe_unhealthy]
             doubted = [p for p in eligible if self._states[p.name].probe_unhealthy]
             ordered = self._order(trusted) + self._order(doubted)
@@ -275,17 +275,8 @@ class Balancer:
         return caps.max_output_tokens is None or needs.max_tokens <= caps.max_output_tokens
 
     @staticmethod
-    def _takes_traffic(state: _ProviderState, now: float) -> bool:
-        """Not cooling down, and if half-open, its single trial slot is free."""
-        if now < state.cooldown_until:
-            return False
-        if not state.circuit_tripped:
-            return True
-        return not state.trial_in_flight and state.trial_reserved_until <= now
-
-    @staticmethod
     def _wait_for(state: _ProviderState, now: float) -> float:
-        """Seconds until this provider takes traffic again (0 when it does now)."""
+        """Seconds until this provider takes traffic again: 0 when not cooling and any trial slot is free."""
         if now < state.cooldown_until:
             return state.cooldown_until - now
         if state.circuit_tripped and state.trial_in_flight:
