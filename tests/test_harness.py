@@ -298,3 +298,161 @@ def test_the_openai_sdk_accepts_the_fake_stream(backend: FakeBackend) -> None:
     assert chunks[-1].usage.completion_tokens == 5
     assert backend.requests[0].path == "/v1/chat/completions"
     assert backend.requests[0].headers["Authorization"] == "Bearer sk-test"
+
+
+# --- network faults --------------------------------------------------------------------
+
+def test_hang_sends_nothing_so_the_client_read_times_out(backend: FakeBackend) -> None:
+    backend.queue(hang(5))
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        post(backend, "/v1/messages", ANTHROPIC_BODY, timeout=0.3)
+
+
+@pytest.mark.parametrize("behaviour", [drop(), hang(0.1)], ids=["drop", "short-hang"])
+def test_drop_and_hang_end_by_closing_without_a_response(backend: FakeBackend, behaviour: Any) -> None:
+    backend.queue(behaviour)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        post(backend, "/v1/messages", ANTHROPIC_BODY)
+
+
+def test_slow_first_byte_then_answers(backend: FakeBackend) -> None:
+    backend.queue(slow_first_byte(0.3, then=anthropic_message("late")))
+    started = time.monotonic()
+    response = post(backend, "/v1/messages", ANTHROPIC_BODY)
+    assert time.monotonic() - started >= 0.27
+    assert response.json()["content"][0]["text"] == "late"
+
+
+def test_closed_port_refuses_connections() -> None:
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"http://127.0.0.1:{closed_port()}/health", timeout=SHORT)
+
+
+def test_stop_wakes_hanging_behaviours_and_closes_connections(fake_backend: Any) -> None:
+    backend = fake_backend()
+    backend.queue(hang(30))
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            post(backend, "/v1/messages", ANTHROPIC_BODY, timeout=10)
+        except requests.RequestException as error:
+            errors.append(error)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    backend.wait_for_requests(1)
+    started = time.monotonic()
+    backend.stop()
+    caller.join(5)
+    assert not caller.is_alive() and time.monotonic() - started < 2
+    assert len(errors) == 1
+
+
+# --- scripting and recording -----------------------------------------------------------
+
+def test_queue_is_used_in_order_then_the_default(backend: FakeBackend) -> None:
+    backend.queue(anthropic_error(529), anthropic_error(500))
+    backend.set_default(anthropic_message("fallback"))
+    codes = [post(backend, "/v1/messages", ANTHROPIC_BODY).status_code for _ in range(4)]
+    assert codes == [529, 500, 200, 200]
+    assert post(backend, "/v1/messages", ANTHROPIC_BODY).json()["content"][0]["text"] == "fallback"
+
+
+def test_messages_paths_share_the_main_queue(backend: FakeBackend) -> None:
+    backend.queue(anthropic_error(529), anthropic_error(500), anthropic_error(400))
+    codes = [post(backend, path, ANTHROPIC_BODY).status_code
+             for path in ("/v1/messages", "/chat/completions", "/v1/chat/completions")]
+    assert codes == [529, 500, 400]
+
+
+def test_requests_are_recorded_with_headers_query_and_json(backend: FakeBackend) -> None:
+    post(backend, "/v1/messages?beta=true", ANTHROPIC_BODY, headers={"X-Api-Key": "k1", "anthropic-beta": "b1"})
+    [recorded] = backend.requests
+    assert (recorded.method, recorded.path, recorded.query) == ("POST", "/v1/messages", "beta=true")
+    assert recorded.headers["x-api-key"] == "k1" and recorded.headers["ANTHROPIC-BETA"] == "b1"
+    assert recorded.json == ANTHROPIC_BODY and json.loads(recorded.body) == ANTHROPIC_BODY
+
+
+def test_chunked_request_bodies_are_read_whole(backend: FakeBackend) -> None:
+    pieces = [b'{"model": ', b'"m", "max_tokens": 1}']
+    requests.post(backend.url + "/v1/messages", data=iter(pieces), timeout=SHORT)
+    assert backend.requests[0].json == {"model": "m", "max_tokens": 1}
+
+
+def test_count_tokens_and_models_answer_by_path_whatever_is_queued(backend: FakeBackend) -> None:
+    backend.queue(anthropic_error(529))
+    assert post(backend, "/v1/messages/count_tokens", ANTHROPIC_BODY).json() == {"input_tokens": 42}
+    models = requests.get(backend.url + "/v1/models", timeout=SHORT).json()
+    assert [model["id"] for model in models["data"]] == ["claude-test-1", "claude-test-2"]
+    assert models["data"][0]["type"] == "model" and models["has_more"] is False
+    assert post(backend, "/v1/messages", ANTHROPIC_BODY).status_code == 529
+
+
+def test_queue_for_overrides_one_path_then_falls_back(backend: FakeBackend) -> None:
+    backend.queue_for("/v1/models", anthropic_error(500))
+    assert requests.get(backend.url + "/v1/models", timeout=SHORT).status_code == 500
+    assert requests.get(backend.url + "/v1/models", timeout=SHORT).status_code == 200
+
+
+def test_openai_dialect_lists_models_the_openai_way(fake_backend: Any) -> None:
+    backend = fake_backend(dialect="openai", models=("gpt-test",))
+    listing = requests.get(backend.url + "/models", timeout=SHORT).json()
+    assert listing == {"object": "list", "data": [{"id": "gpt-test", "object": "model",
+                                                   "created": 1700000000, "owned_by": "fake"}]}
+
+
+def test_unknown_paths_get_an_anthropic_404(backend: FakeBackend) -> None:
+    response = requests.get(backend.url + "/nowhere", timeout=SHORT)
+    assert (response.status_code, response.json()["error"]["type"]) == (404, "not_found_error")
+
+
+def test_keep_alive_serves_two_requests_on_one_connection(backend: FakeBackend) -> None:
+    request = (b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: 2\r\n\r\n{}")
+    with socket.create_connection(("127.0.0.1", backend.port), timeout=SHORT) as connection:
+        reader = connection.makefile("rb")
+        for _ in range(2):
+            connection.sendall(request)
+            assert reader.readline().startswith(b"HTTP/1.1 200")
+            headers = {}
+            while (line := reader.readline()) != b"\r\n":
+                name, _, value = line.decode().partition(":")
+                headers[name.lower()] = value.strip()
+            assert json.loads(reader.read(int(headers["content-length"])))["type"] == "message"
+    assert len(backend.requests) == 2
+
+
+# --- the load balancer process (no app needed) ------------------------------------------
+
+def test_lb_environment_drops_real_keys_and_points_at_the_test_config(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-real")
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-real")
+    process = LoadBalancerProcess([anthropic_provider("a", "http://127.0.0.1:1")], env={"EXTRA": "1"},
+                                  workdir=tmp_path)
+    environment = process.environment()
+    assert "ANTHROPIC_API_KEY" not in environment and "OPENROUTER_API_KEY" not in environment
+    assert environment["PROVIDERS_FILE"] == str(tmp_path / "providers.json") and environment["EXTRA"] == "1"
+    command = process.command()
+    assert command[-1] == "app:create_app()" and f"127.0.0.1:{process.port}" in command
+
+
+def test_rewrite_config_replaces_the_whole_file(tmp_path: Path) -> None:
+    process = LoadBalancerProcess([anthropic_provider("a", "http://127.0.0.1:1")], workdir=tmp_path)
+    replacement = providers_config(openai_provider("b", "http://127.0.0.1:2"), routing={"strategy": "weighted"})
+    process.rewrite_config(replacement)
+    written = json.loads(process.providers_path.read_text())
+    assert written == replacement and written["routing"]["cooldown"] == 0.2
+    assert [path.name for path in tmp_path.iterdir()] == ["providers.json"]
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not (REPO_ROOT / "app.py").exists(), reason="app.py is not written yet")
+def test_gunicorn_serves_a_fake_backend_answer(fake_backend: Any, lb: Any) -> None:
+    backend = fake_backend()
+    backend.queue(anthropic_message("from the fake"))
+    balancer = lb([anthropic_provider("primary", backend.url)])
+    answer = requests.post(balancer.url + "/v1/messages", json=ANTHROPIC_BODY, timeout=10).json()
+    assert answer["content"][0]["text"] == "from the fake"
+    assert backend.requests[-1].headers["x-api-key"] == "sk-test-primary"
