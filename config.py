@@ -309,6 +309,7 @@ def _parse_api_key(raw: Mapping[str, Any], entry: Mapping[str, Any], where: Loca
 
 
 def _variables_reason(names: list[str], state: str) -> str:
+    """Why a provider is disabled, naming the variables."""
     if len(names) == 1:
         return f"environment variable {names[0]} is {state}"
     return f"environment variables {', '.join(names)} are {state}"
@@ -347,11 +348,9 @@ def _parse_models(value: object, where: Location) -> tuple[ModelRoute, ...]:
     return tuple(routes)
 
 
-def _parse_headers(value: object, where: Location) -> tuple[tuple[str, str], ...]:
-    return parse_header_map(value, where, RESERVED_HEADERS)
-
-
+_parse_headers = functools.partial(parse_header_map, reserved=RESERVED_HEADERS)
 def _check_tool_calls(value: object, where: Location) -> str:
+    """`tool_calls`: "auto", "off" or a format name."""
     text = expect_str(value, where)
     if not _TOOL_CALL_FORMAT.match(text):
         raise where.error(
@@ -359,10 +358,7 @@ def _check_tool_calls(value: object, where: Location) -> str:
     return text
 
 
-def _check_name_length(value: object, where: Location) -> int:
-    return expect_int(value, where, minimum=MIN_TOOL_NAME_LENGTH)
-
-
+_check_name_length = functools.partial(expect_int, minimum=MIN_TOOL_NAME_LENGTH)
 _CAPABILITY_CHECKS = {
     "max_context_tokens": optional_positive_int,
     "max_output_tokens": optional_positive_int,
@@ -401,6 +397,7 @@ def _parse_auth(value: object, where: Location) -> AuthConfig:
 
 
 def _parse_client_key(value: object, where: Location, default_name: str) -> ClientKey:
+    """One auth.api_keys item; its name defaults to client-N by position."""
     if isinstance(value, str):
         key, key_location, name, limit = value, where, default_name, None
     elif isinstance(value, dict):
@@ -432,6 +429,7 @@ _ROUTING_CHECKS = {
 
 
 def _parse_routing(value: object, where: Location) -> RoutingConfig:
+    """The routing section; max_cooldown may not undercut cooldown."""
     routing = parse_record(RoutingConfig, value, where, _ROUTING_CHECKS)
     if routing.max_cooldown < routing.cooldown:
         raise where.key("max_cooldown").error(
@@ -440,11 +438,13 @@ def _parse_routing(value: object, where: Location) -> RoutingConfig:
 
 
 def _parse_limits(value: object, where: Location) -> LimitsConfig:
+    """The limits section: positive integers only."""
     names = ("max_body_bytes", "max_messages", "max_header_bytes")
     return parse_record(LimitsConfig, value, where, dict.fromkeys(names, positive_int))
 
 
 def _parse_health(value: object, where: Location) -> HealthConfig:
+    """The health monitor section."""
     checks = {"interval": non_negative_number, "timeout": expect_number}
     return parse_record(HealthConfig, value, where, checks)
 

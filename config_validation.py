@@ -85,6 +85,7 @@ def json_type_name(value: object) -> str:
 
 
 def _wrong_type(where: Location, expected: str, value: object) -> ConfigError:
+    """A ConfigError saying what type was expected and what came."""
     return where.error(f"expected {expected}, got {json_type_name(value)}")
 
 
@@ -180,6 +181,7 @@ def substitute_variables(value: Any, where: Location, environ: Mapping[str, str]
 
 def _substitute_string(text: str, where: Location, environ: Mapping[str, str],
                        missing: list[MissingVariable]) -> str:
+    """One string with its ${VAR} references replaced."""
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name in environ:
