@@ -37,7 +37,8 @@ def app(providers_file: Callable[[Mapping[str, Any]], Path], providers_data: dic
     """The Flask app built by create_app() from a providers.json in tmp_path."""
     from app import create_app  # imported late: a missing or broken app.py fails only the tests that use it
 
-    return create_app({"PROVIDERS_FILE": str(providers_file(providers_data))})
+    # No file-watcher thread: a unit test changes config by building a new app.
+    return create_app({"PROVIDERS_FILE": str(providers_file(providers_data)), "DISABLE_CONFIG_WATCH": True})
 
 
 @pytest.fixture

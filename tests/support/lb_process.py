@@ -28,6 +28,8 @@ TEST_TIMEOUT = {"connect": 2, "read": 10, "idle": 5}
 # Short enough that a test never waits long for a provider to come back.
 TEST_ROUTING = {"cooldown": 0.2, "max_cooldown": 1, "wait_for_cooldown": 0.5, "deadline": 30}
 TEST_HEALTH = {"interval": 0}
+# gunicorn.conf.py lets open streams finish for minutes on SIGTERM/SIGHUP; a test should not wait that long.
+TEST_PROCESS_ENV = {"PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost", "LB_GRACEFUL_TIMEOUT": "3"}
 
 
 class LoadBalancerStartError(RuntimeError):
@@ -111,10 +113,9 @@ class LoadBalancerProcess:
                 *self._extra_args, "app:create_app()"]
 
     def environment(self) -> dict[str, str]:
-        """os.environ without real keys or proxies, plus PROVIDERS_FILE and the test's env."""
+        """os.environ without real keys or proxies, plus test settings, PROVIDERS_FILE and the test's env."""
         inherited = {name: value for name, value in os.environ.items() if name not in SCRUBBED_ENV}
-        return {**inherited, "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost",
-                "PROVIDERS_FILE": str(self.providers_path), **self._env}
+        return {**inherited, **TEST_PROCESS_ENV, "PROVIDERS_FILE": str(self.providers_path), **self._env}
 
     def start(self) -> LoadBalancerProcess:
         """Write providers.json, launch gunicorn, and wait until /health answers.
