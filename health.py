@@ -1,0 +1,133 @@
+"""Health of every backend: cheap probes, and the report `/health` answers with.
+
+A probe asks a provider's models endpoint (no tokens spent) with the provider's key, and
+tells apart "unreachable", "key refused" and "fine". Real traffic feeds the same states
+through the balancer. Nothing here ever includes a key or a full URL with credentials.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
+
+import orjson
+
+from backends import anthropic_headers
+from config import ProviderConfig
+from errors import UpstreamError, UpstreamHTTPError
+from runtime import Runtime
+from upstream import ProviderClient
+
+MAX_PROBE_THREADS = 8
+MAX_MODELS_LISTED = 50
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What one probe of one provider found."""
+
+    name: str
+    reachable: bool
+    auth_ok: bool | None
+    latency_ms: float | None
+    models: tuple[str, ...]
+    error: str | None
+    checked_at: float
+
+    @property
+    def usable(self) -> bool:
+        """Reachable and the key accepted."""
+        return self.reachable and self.auth_ok is not False
+
+
+def probe_provider(client: ProviderClient, timeout: float) -> ProbeResult:
+    """GET the provider's models endpoint and classify the outcome."""
+    provider = client.provider
+    started = time.monotonic()
+    headers = _probe_headers(provider)
+    try:
+        answer = client.get(provider.models_url(), headers, timeout=timeout)
+        body = client.read_body(answer)
+    except UpstreamHTTPError as err:
+        latency = (time.monotonic() - started) * 1000
+        auth_refused = err.status in (401, 403)
+        return ProbeResult(provider.name, True, not auth_refused, round(latency, 1), (),
+                           f"HTTP {err.status}" + (" (key refused)" if auth_refused else ""), time.time())
+    except UpstreamError as err:
+        return ProbeResult(provider.name, False, None, None, (), err.message, time.time())
+    latency = (time.monotonic() - started) * 1000
+    return ProbeResult(provider.name, True, True, round(latency, 1), _model_ids(body), None, time.time())
+
+
+def _probe_headers(provider: ProviderConfig) -> dict[str, str]:
+    if provider.type == "openai":
+        headers = {"accept": "application/json"}
+        if provider.api_key:
+            headers["authorization"] = f"Bearer {provider.api_key}"
+        headers.update(provider.headers)
+        return headers
+    return anthropic_headers(provider, {}, stream=False)
+
+
+def _model_ids(body: bytes) -> tuple[str, ...]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ()
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return ()
+    ids = [item.get("id") for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+    return tuple(ids[:MAX_MODELS_LISTED])
+
+
+def probe_all(runtime: Runtime) -> list[ProbeResult]:
+    """Probe every enabled provider in parallel and feed the results to the balancer."""
+    clients = list(runtime.clients.values())
+    if not clients:
+        return []
+    timeout = runtime.config.health.timeout
+    with ThreadPoolExecutor(max_workers=min(MAX_PROBE_THREADS, len(clients))) as pool:
+        results = list(pool.map(lambda client: probe_provider(client, timeout), clients))
+    for result in results:
+        runtime.balancer.probe_result(result.name, result.usable, result.latency_ms, result.error)
+    return results
+
+
+def health_report(runtime: Runtime, *, probe: bool = False,
+                  probes: dict[str, ProbeResult] | None = None) -> dict:
+    """The `/health` body: overall status and one entry per provider."""
+    probes = dict(probes or {})
+    if probe:
+        probes.update({result.name: result for result in probe_all(runtime)})
+    snapshots = {snapshot.name: snapshot for snapshot in runtime.balancer.snapshot()}
+    providers = []
+    for provider in runtime.config.providers:
+        snapshot = snapshots[provider.name]
+        entry = {
+            "name": provider.name, "type": provider.type, "host": urlsplit(provider.base_url).hostname,
+            "state": snapshot.state, "circuit": snapshot.circuit,
+            "last_error": snapshot.last_error, "last_error_at": snapshot.last_error_at,
+            "latency_ms": None if snapshot.latency_ms is None else round(snapshot.latency_ms, 1),
+            "consecutive_failures": snapshot.consecutive_failures,
+            "cooldown_remaining_s": round(snapshot.cooldown_remaining, 1),
+            "in_flight": snapshot.in_flight, "requests": snapshot.requests, "failures": snapshot.failures,
+            "priority": provider.priority, "weight": provider.weight,
+            "models": [route.pattern for route in provider.models] or ["*"],
+        }
+        if not provider.enabled:
+            entry["disabled_reason"] = provider.disabled_reason
+        if provider.name in probes:
+            entry["probe"] = {k: v for k, v in asdict(probes[provider.name]).items() if k != "name"}
+        providers.append(entry)
+    usable = [entry for entry in providers if entry["state"] == "healthy"]
+    enabled = [entry for entry in providers if entry["state"] != "disabled"]
+    if usable and len(usable) == len(enabled):
+        status = "ok"
+    elif usable:
+        status = "degraded"
+    else:
+        status = "down"
+    return {"status": status, "config": runtime.config.source, "providers": providers}

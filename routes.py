@@ -1,0 +1,217 @@
+"""The HTTP endpoints. Views stay thin: validate, authenticate, delegate, answer.
+
+Every answer, errors included, is JSON (or an SSE stream) that carries `x-request-id` and,
+when a provider answered, `x-lb-provider`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import orjson
+from flask import Blueprint, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+import access
+import health
+from errors import (LoadBalancerError, MethodNotAllowed, NotFound,
+                    RequestTooLarge, error_body)
+from chat_completions import forward_chat_completion, openai_error_response_body
+from forwarding import ProxyResult, forward_to_provider
+from inbound import estimate_input_tokens, parse_messages_request
+from request_record import RequestRecord, new_request_id
+
+log = logging.getLogger("loadbalancer")
+bp = Blueprint("loadbalancer", __name__)
+
+MESSAGES_PATHS = ("/", "/v1", "/v1/", "/v1/messages")
+ENDPOINTS = [
+    "POST /v1/messages (also POST / and POST /v1): the Anthropic Messages API",
+    "POST /v1/messages/count_tokens",
+    "POST /v1/chat/completions (also POST /chat/completions): the OpenAI Chat Completions API",
+    "GET /v1/models",
+    "GET /health",
+    "GET /metrics",
+]
+_JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
+
+
+def json_response(status: int, payload: dict | list | bytes, headers: dict | None = None) -> Response:
+    """A JSON answer with the request's tracing headers."""
+    body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    response = Response(body, status=status, content_type="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def runtime():
+    """The configuration this request uses from start to end."""
+    if "runtime" not in g:
+        g.runtime = current_app.extensions["loadbalancer"].holder.current
+    return g.runtime
+
+
+def _record() -> RequestRecord:
+    if "record" not in g:
+        state = current_app.extensions["loadbalancer"]
+        g.record = RequestRecord(request_id=g.request_id, method=request.method,
+                                 path=request.path, json_format=state.json_logs,
+                                 on_finish=state.observe_request)
+    return g.record
+
+
+@bp.before_app_request
+def _begin_request() -> None:
+    g.request_id = new_request_id()
+
+
+@bp.after_app_request
+def _tracing_headers(response: Response) -> Response:
+    response.headers["x-request-id"] = g.get("request_id") or new_request_id()
+    provider = g.get("provider")
+    if provider:
+        response.headers["x-lb-provider"] = provider
+    record = g.get("record")
+    if record is not None:
+        record.status = response.status_code
+        if not response.is_streamed:
+            record.finish()
+    return response
+
+
+def _read_body() -> bytes:
+    """The raw body, with the configured size limit and a content-type check."""
+    limits = runtime().config.limits
+    if request.content_length is not None and request.content_length > limits.max_body_bytes:
+        raise RequestTooLarge(f"request body is {request.content_length} bytes; the limit is "
+                              f"{limits.max_body_bytes} bytes")
+    mimetype = request.mimetype
+    if mimetype and mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
+        raise LoadBalancerError(f"content-type {mimetype!r} is not supported; send application/json",
+                                status=415)
+    return request.get_data(cache=False)
+
+
+def _send(result: ProxyResult, record: RequestRecord) -> Response:
+    g.provider = result.provider
+    record.status = result.status
+    if isinstance(result.body, bytes):
+        return Response(result.body, status=result.status, headers=result.headers)
+    response = Response(result.body, status=result.status, headers=result.headers)
+    response.headers["x-accel-buffering"] = "no"  # nginx in front must not buffer the stream
+    return response
+
+
+@bp.post("/")
+@bp.post("/v1")
+@bp.post("/v1/")
+@bp.post("/v1/messages")
+def messages() -> Response:
+    """The Anthropic Messages API (stream or not, decided by the body)."""
+    record = _record()
+    client = access.authenticate(runtime().config.auth, request.headers)
+    record.client = client
+    parsed = parse_messages_request(_read_body(), runtime().config.limits)
+    record.model, record.stream = parsed.model, parsed.stream
+    return _send(forward_to_provider(runtime(), parsed, request.headers, record), record)
+
+
+@bp.post("/v1/messages/count_tokens")
+def count_tokens() -> Response:
+    """Token counting, answered by a provider that serves the model."""
+    record = _record()
+    record.client = access.authenticate(runtime().config.auth, request.headers)
+    parsed = parse_messages_request(_read_body(), runtime().config.limits, count_tokens=True)
+    record.model = parsed.model
+    serving = runtime().balancer.serving(parsed.model)
+    if serving and not any(provider.type == "anthropic" for provider in serving):
+        # OpenAI-compatible servers have no counting endpoint; an estimate beats an error
+        # for clients (Claude Code) that only use the count to plan context.
+        g.provider = serving[0].name
+        return json_response(200, {"input_tokens": estimate_input_tokens(parsed.body)},
+                             {"x-lb-estimated": "true"})
+    result = forward_to_provider(runtime(), parsed, request.headers, record, count_tokens=True)
+    return _send(result, record)
+
+
+@bp.post("/v1/chat/completions")
+@bp.post("/chat/completions")
+def chat_completions() -> Response:
+    """The OpenAI Chat Completions API, served from the same providers."""
+    g.dialect = "openai"
+    record = _record()
+    record.client = access.authenticate(runtime().config.auth, request.headers)
+    result = forward_chat_completion(runtime(), _read_body(), request.headers, record)
+    return _send(result, record)
+
+
+@bp.get("/v1/models")
+@bp.get("/models")
+def models() -> Response:
+    """The configured model names, in Anthropic's list format (OpenAI's for OpenAI clients)."""
+    access.authenticate(runtime().config.auth, request.headers)
+    names = runtime().config.model_names()
+    if _wants_openai_dialect():
+        return json_response(200, {"object": "list", "data": [
+            {"id": name, "object": "model", "created": 0, "owned_by": "anthropic-loadbalancer"}
+            for name in names]})
+    data = [{"type": "model", "id": name, "display_name": name, "created_at": "1970-01-01T00:00:00Z"}
+            for name in names]
+    return json_response(200, {"data": data, "has_more": False,
+                               "first_id": names[0] if names else None,
+                               "last_id": names[-1] if names else None})
+
+
+def _wants_openai_dialect() -> bool:
+    """OpenAI clients send a Bearer token and no anthropic-version header."""
+    return ("anthropic-version" not in request.headers
+            and request.headers.get("authorization", "").lower().startswith("bearer "))
+
+
+@bp.get("/health")
+def health_view() -> Response:
+    """Provider states (and live probes with ?probe=1); never a secret."""
+    probe = request.args.get("probe") in ("1", "true", "yes")
+    report = health.health_report(runtime(), probe=probe)
+    return json_response(200, report)
+
+
+@bp.get("/")
+def index() -> Response:
+    """A short JSON description of the service for curl users."""
+    return json_response(200, {"service": "anthropic-loadbalancer", "endpoints": ENDPOINTS,
+                               "providers": [p.name for p in runtime().config.providers],
+                               "pid": os.getpid()})
+
+
+@bp.app_errorhandler(LoadBalancerError)
+def _load_balancer_error(err: LoadBalancerError) -> Response:
+    record = g.get("record")
+    if record is not None:
+        record.error = err.message
+    if g.get("dialect") == "openai":
+        return json_response(err.status, openai_error_response_body(err), err.headers)
+    return json_response(err.status, err.body(), err.headers)
+
+
+@bp.app_errorhandler(HTTPException)
+def _http_error(err: HTTPException) -> Response:
+    status = err.code or 500
+    if status == 404:
+        return _load_balancer_error(NotFound(
+            f"no endpoint at {request.method} {request.path}; endpoints: " + "; ".join(ENDPOINTS)))
+    if status == 405:
+        return _load_balancer_error(MethodNotAllowed(
+            f"{request.method} is not allowed on {request.path}; endpoints: " + "; ".join(ENDPOINTS)))
+    if status == 413:
+        return _load_balancer_error(RequestTooLarge("request body too large"))
+    return _load_balancer_error(LoadBalancerError(err.description or err.name, status=status))
+
+
+@bp.app_errorhandler(Exception)
+def _unexpected_error(err: Exception) -> Response:
+    log.exception("unexpected error in request %s", g.get("request_id"))
+    return json_response(500, error_body("api_error", "internal error in the load balancer; "
+                                         f"see its log for request {g.get('request_id')}"))

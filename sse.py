@@ -1,0 +1,104 @@
+"""Server-sent events framing: upstream bytes into events, events into frames.
+
+Pure: no network, no Flask. The decoder keeps each frame's raw bytes so a passthrough
+stream can forward them untouched, and parses JSON only when someone asks for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import orjson
+
+# Anthropic streams put the event type on its own line; OpenAI streams only send `data:`.
+_EVENT_PREFIX = b"event:"
+_DATA_PREFIX = b"data:"
+PING_FRAME = b'event: ping\ndata: {"type": "ping"}\n\n'
+MAX_PENDING_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SSEFrame:
+    """One server-sent event: its `event:` name (may be empty), its data, its raw bytes."""
+
+    event: str
+    data: bytes
+    raw: bytes
+
+    def json(self) -> object:
+        """The data decoded as JSON (raises orjson.JSONDecodeError)."""
+        return orjson.loads(self.data)
+
+
+class FrameTooLarge(ValueError):
+    """An upstream frame grew beyond MAX_PENDING_BYTES without ending."""
+
+
+class SSEDecoder:
+    """Incremental SSE parser: feed byte chunks of any size, get complete frames."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> list[SSEFrame]:
+        """Frames completed by this chunk, in order."""
+        buffer = self._pending + chunk if self._pending else chunk
+        if b"\r" in buffer:
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        frames = []
+        start = 0
+        while True:
+            end = buffer.find(b"\n\n", start)
+            if end < 0:
+                break
+            frame = _parse_frame(buffer[start:end + 2])
+            if frame is not None:
+                frames.append(frame)
+            start = end + 2
+        self._pending = buffer[start:]
+        if len(self._pending) > MAX_PENDING_BYTES:
+            raise FrameTooLarge(f"an SSE frame exceeded {MAX_PENDING_BYTES} bytes")
+        return frames
+
+    def finish(self) -> list[SSEFrame]:
+        """A last frame the upstream did not terminate with a blank line, if any."""
+        rest, self._pending = self._pending, b""
+        if not rest.strip():
+            return []
+        frame = _parse_frame(rest.rstrip(b"\n") + b"\n\n")
+        return [frame] if frame is not None else []
+
+
+def _parse_frame(raw: bytes) -> SSEFrame | None:
+    """Parse one blank-line-terminated block; comments-only blocks give None."""
+    event = ""
+    data_lines = []
+    for line in raw.split(b"\n"):
+        if line.startswith(_DATA_PREFIX):
+            value = line[5:]
+            data_lines.append(value[1:] if value.startswith(b" ") else value)
+        elif line.startswith(_EVENT_PREFIX):
+            event = line[6:].strip().decode("utf-8", "replace")
+    if not data_lines and not event:
+        return None
+    return SSEFrame(event=event, data=b"\n".join(data_lines), raw=raw)
+
+
+def iter_frames(chunks: Iterable[bytes]) -> Iterator[SSEFrame]:
+    """Frames from an iterable of byte chunks (the whole stream)."""
+    decoder = SSEDecoder()
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    yield from decoder.finish()
+
+
+def encode_event(event: dict) -> bytes:
+    """Frame an Anthropic event dict as `event: TYPE` plus `data: JSON`."""
+    return b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+def encode_data(payload: dict | str) -> bytes:
+    """Frame an OpenAI-style `data:` line (a dict as JSON, or a literal such as [DONE])."""
+    body = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
+    return b"data: " + body + b"\n\n"

@@ -1,0 +1,332 @@
+"""Stream pipelines: upstream bytes in, Anthropic SSE frames for the client out.
+
+Pure: no network, no Flask. One pipeline per attempt. Each `feed()` returns the frames it
+completed, each marked as content or not, so the forwarding loop can hold everything back
+until the first content frame (and fail over invisibly before it). `close_after_failure()`
+gives the frames that end a stream cleanly when it breaks after content was sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+
+from errors import UpstreamBadResponse, UpstreamStreamBroken
+from openai_stream import OpenAIStreamTranslator
+from sse import SSEDecoder, SSEFrame, encode_event
+from tool_names import ToolNameMap
+from toolcall_rewrite import ToolCallStats, ToolCallStreamRewriter
+
+_CONTENT_EVENTS = frozenset({"content_block_start", "content_block_delta"})
+
+
+@dataclass(frozen=True)
+class OutFrame:
+    """Bytes for the client, and whether they carry content."""
+
+    data: bytes
+    content: bool
+
+
+class UpstreamErrorEvent(UpstreamStreamBroken):
+    """The provider sent an Anthropic `error` event inside its stream."""
+
+    def __init__(self, provider: str, error: dict, frame: bytes) -> None:
+        message = str(error.get("message") or "error event in stream")
+        super().__init__(provider, f"error event: {error.get('type', 'error')}: {message}")
+        self.error = error
+        self.frame = frame
+        self.retryable = error.get("type") != "invalid_request_error"
+
+
+@dataclass
+class StreamUsage:
+    """Tokens reported by the provider's stream."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class _OpenBlockTracker:
+    """Which output block is open, so a broken stream can be closed cleanly."""
+
+    open_index: int | None = None
+    finished: bool = False
+
+    def observe(self, event_type: str, index: object) -> None:
+        if event_type == "content_block_start" and isinstance(index, int):
+            self.open_index = index
+        elif event_type == "content_block_stop":
+            self.open_index = None
+        elif event_type == "message_stop":
+            self.finished = True
+
+    def closing_frames(self, error_type: str, message: str) -> list[bytes]:
+        frames = []
+        if self.open_index is not None:
+            frames.append(encode_event({"type": "content_block_stop", "index": self.open_index}))
+            self.open_index = None
+        frames.append(encode_event({"type": "error", "error": {"type": error_type, "message": message}}))
+        self.finished = True
+        return frames
+
+
+@dataclass
+class AnthropicStreamPipeline:
+    """An Anthropic provider's stream, forwarded raw unless tool calls must be rewritten."""
+
+    provider: str
+    rewriter: ToolCallStreamRewriter | None = None
+    usage: StreamUsage = field(default_factory=StreamUsage)
+
+    def __post_init__(self) -> None:
+        self._decoder = SSEDecoder()
+        self._tracker = _OpenBlockTracker()
+        self._saw_stop = False
+        if self.rewriter is not None and not self.rewriter.active:
+            self.rewriter = None
+
+    @property
+    def tool_call_stats(self) -> ToolCallStats:
+        """Text tool calls turned into tool_use blocks so far."""
+        return self.rewriter.stats if self.rewriter is not None else ToolCallStats()
+
+    def feed(self, chunk: bytes) -> list[OutFrame]:
+        """Frames for the client completed by this chunk."""
+        out: list[OutFrame] = []
+        for frame in self._decoder.feed(chunk):
+            self._handle(frame, out)
+        return out
+
+    def end(self) -> list[OutFrame]:
+        """The upstream ended; raises when it ended before message_stop."""
+        out: list[OutFrame] = []
+        for frame in self._decoder.finish():
+            self._handle(frame, out)
+        if not self._saw_stop:
+            raise UpstreamStreamBroken(self.provider, "stream ended before message_stop")
+        return out
+
+    def close_after_failure(self, error_type: str, message: str) -> list[bytes]:
+        """Frames that end the client's stream after a failure mid-stream."""
+        if self._tracker.finished:
+            return []
+        return self._tracker.closing_frames(error_type, message)
+
+    def _handle(self, frame: SSEFrame, out: list[OutFrame]) -> None:
+        event_type = frame.event
+        if self.rewriter is None and event_type and event_type not in _PARSED_EVENTS:
+            out.append(OutFrame(_normalised(frame), event_type in _CONTENT_EVENTS))
+            return
+        event = _decode_event(self.provider, frame)
+        event_type = event.get("type", event_type)
+        if event_type == "error":
+            raise UpstreamErrorEvent(self.provider, event.get("error") or {}, frame.raw)
+        self._record_usage(event_type, event)
+        if event_type == "message_stop":
+            self._saw_stop = True
+        if self.rewriter is None:
+            self._tracker.observe(event_type, event.get("index"))
+            out.append(OutFrame(_normalised(frame), event_type in _CONTENT_EVENTS))
+            return
+        for produced in self.rewriter.feed(event):
+            produced_type = produced["type"]
+            self._tracker.observe(produced_type, produced.get("index"))
+            out.append(OutFrame(encode_event(produced), produced_type in _CONTENT_EVENTS))
+
+    def _record_usage(self, event_type: str, event: dict) -> None:
+        if event_type == "message_start":
+            usage = (event.get("message") or {}).get("usage") or {}
+            self.usage.input_tokens = _int(usage.get("input_tokens"))
+        elif event_type == "message_delta":
+            usage = event.get("usage") or {}
+            self.usage.output_tokens = _int(usage.get("output_tokens")) or self.usage.output_tokens
+            self.usage.input_tokens = _int(usage.get("input_tokens")) or self.usage.input_tokens
+
+
+# Frames that must be decoded even on the raw path: usage, block tracking, errors, the end.
+_PARSED_EVENTS = frozenset({"message_start", "message_delta", "message_stop",
+                            "content_block_start", "content_block_stop", "error"})
+
+
+@dataclass
+class OpenAIStreamPipeline:
+    """An OpenAI provider's stream translated into a strict Anthropic stream."""
+
+    provider: str
+    translator: OpenAIStreamTranslator
+    rewriter: ToolCallStreamRewriter | None = None
+    usage: StreamUsage = field(default_factory=StreamUsage)
+
+    def __post_init__(self) -> None:
+        self._decoder = SSEDecoder()
+        self._tracker = _OpenBlockTracker()
+        self._saw_done = False
+        self._saw_finish_reason = False
+        if self.rewriter is not None and not self.rewriter.active:
+            self.rewriter = None
+
+    @classmethod
+    def create(cls, provider: str, requested_model: str, tool_names: ToolNameMap, *,
+               thinking_requested: bool, rewriter: ToolCallStreamRewriter | None) -> "OpenAIStreamPipeline":
+        """A pipeline with its own translator."""
+        translator = OpenAIStreamTranslator(requested_model, tool_names,
+                                            thinking_requested=thinking_requested)
+        return cls(provider, translator, rewriter)
+
+    @property
+    def tool_call_stats(self) -> ToolCallStats:
+        """Text tool calls turned into tool_use blocks so far."""
+        return self.rewriter.stats if self.rewriter is not None else ToolCallStats()
+
+    def feed(self, chunk: bytes) -> list[OutFrame]:
+        """Frames for the client completed by this chunk."""
+        out: list[OutFrame] = []
+        for frame in self._decoder.feed(chunk):
+            self._handle(frame, out)
+        return out
+
+    def end(self) -> list[OutFrame]:
+        """The upstream ended: close the message, or raise if it was cut off."""
+        out: list[OutFrame] = []
+        for frame in self._decoder.finish():
+            self._handle(frame, out)
+        if not self._saw_done and not self._saw_finish_reason:
+            raise UpstreamStreamBroken(self.provider, "stream ended before its last chunk")
+        self._emit(self.translator.finish(), out)
+        return out
+
+    def close_after_failure(self, error_type: str, message: str) -> list[bytes]:
+        """Frames that end the client's stream after a failure mid-stream."""
+        if self._tracker.finished:
+            return []
+        return self._tracker.closing_frames(error_type, message)
+
+    def _handle(self, frame: SSEFrame, out: list[OutFrame]) -> None:
+        if frame.data.strip() == b"[DONE]":
+            self._saw_done = True
+            return
+        chunk = _decode_json(self.provider, frame)
+        if isinstance(chunk, dict) and "error" in chunk and not chunk.get("choices"):
+            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+            raise UpstreamErrorEvent(self.provider, {"type": "api_error",
+                                                     "message": str(error.get("message", "error"))},
+                                     frame.raw)
+        if not isinstance(chunk, dict):
+            return
+        if any(isinstance(choice, dict) and choice.get("finish_reason")
+               for choice in chunk.get("choices") or ()):
+            self._saw_finish_reason = True
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage.input_tokens = _int(usage.get("prompt_tokens")) or self.usage.input_tokens
+            self.usage.output_tokens = _int(usage.get("completion_tokens")) or self.usage.output_tokens
+        self._emit(self.translator.feed(chunk), out)
+
+    def _emit(self, events: list[dict], out: list[OutFrame]) -> None:
+        for event in events:
+            produced = self.rewriter.feed(event) if self.rewriter is not None else [event]
+            for item in produced:
+                item_type = item["type"]
+                self._tracker.observe(item_type, item.get("index"))
+                out.append(OutFrame(encode_event(item), item_type in _CONTENT_EVENTS))
+
+
+def _decode_event(provider: str, frame: SSEFrame) -> dict:
+    event = _decode_json(provider, frame)
+    if not isinstance(event, dict):
+        raise UpstreamBadResponse(provider, "stream event is not a JSON object")
+    return event
+
+
+def _decode_json(provider: str, frame: SSEFrame) -> object:
+    try:
+        return frame.json()
+    except orjson.JSONDecodeError as err:
+        raise UpstreamBadResponse(provider, "stream event is not valid JSON") from err
+
+
+def _normalised(frame: SSEFrame) -> bytes:
+    """The frame as strict clients expect it (`event: X` then `data: {...}`)."""
+    raw = frame.raw
+    if raw.startswith(b"event: ") and b"\ndata: " in raw:
+        return raw
+    return b"event: " + frame.event.encode() + b"\ndata: " + frame.data + b"\n\n"
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass
+class OpenAIPassthroughPipeline:
+    """An OpenAI provider's stream for an OpenAI client: forwarded as it is."""
+
+    provider: str
+    usage: StreamUsage = field(default_factory=StreamUsage)
+
+    def __post_init__(self) -> None:
+        self._decoder = SSEDecoder()
+        self._saw_done = False
+        self._saw_finish_reason = False
+
+    @property
+    def tool_call_stats(self) -> ToolCallStats:
+        """Text tool calls are not rewritten on this path."""
+        return ToolCallStats()
+
+    def feed(self, chunk: bytes) -> list[OutFrame]:
+        """The upstream's frames, each marked content when it carries a delta."""
+        out = []
+        for frame in self._decoder.feed(chunk):
+            out.append(self._handle(frame))
+        return out
+
+    def end(self) -> list[OutFrame]:
+        """The upstream ended: add [DONE] if it was missing, or raise if it was cut off."""
+        out = [self._handle(frame) for frame in self._decoder.finish()]
+        if not self._saw_done:
+            if not self._saw_finish_reason:
+                raise UpstreamStreamBroken(self.provider, "stream ended before its last chunk")
+            out.append(OutFrame(b"data: [DONE]\n\n", False))
+        return out
+
+    def close_after_failure(self, error_type: str, message: str) -> list[bytes]:
+        """An OpenAI-style error chunk, then [DONE]."""
+        if self._saw_done:
+            return []
+        error = orjson.dumps({"error": {"message": message, "type": error_type, "code": "502"}})
+        return [b"data: " + error + b"\n\n", b"data: [DONE]\n\n"]
+
+    def _handle(self, frame: SSEFrame) -> OutFrame:
+        if frame.data.strip() == b"[DONE]":
+            self._saw_done = True
+            return OutFrame(b"data: [DONE]\n\n", False)
+        chunk = _decode_json(self.provider, frame)
+        if not isinstance(chunk, dict):
+            raise UpstreamBadResponse(self.provider, "stream chunk is not a JSON object")
+        if "error" in chunk and not chunk.get("choices"):
+            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+            raise UpstreamErrorEvent(self.provider, {"type": "api_error",
+                                                     "message": str(error.get("message", "error"))},
+                                     frame.raw)
+        content = False
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta") or {}
+            if choice.get("finish_reason"):
+                self._saw_finish_reason = True
+                content = True
+            if isinstance(delta, dict) and any(delta.get(key) for key in _OPENAI_CONTENT_KEYS):
+                content = True
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage.input_tokens = _int(usage.get("prompt_tokens")) or self.usage.input_tokens
+            self.usage.output_tokens = _int(usage.get("completion_tokens")) or self.usage.output_tokens
+        return OutFrame(b"data: " + frame.data + b"\n\n", content)
+
+
+_OPENAI_CONTENT_KEYS = ("content", "tool_calls", "reasoning_content", "reasoning", "function_call")

@@ -1,0 +1,240 @@
+"""The provider client: the only module that talks to backends over the network.
+
+One pooled keep-alive `requests.Session` per provider. Every `requests`/`urllib3` error is
+converted here, and only here, into the `errors.Upstream*` types with the provider attached.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator, Mapping
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from config import ProviderConfig
+from errors import (UpstreamBadResponse, UpstreamConnectError, UpstreamError,
+                    UpstreamHTTPError, UpstreamStreamBroken, UpstreamTimeout)
+
+DEFAULT_POOL_SIZE = 256
+READ_CHUNK_BYTES = 64 * 1024
+MAX_ERROR_BODY_BYTES = 64 * 1024
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+PING_INTERVAL = 10.0
+
+_STREAM_END = object()
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a `retry-after` header given as seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment is None:
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
+@dataclass
+class UpstreamResponse:
+    """An open 2xx answer from a provider; `close()` releases its connection."""
+
+    provider: ProviderConfig
+    response: requests.Response
+    started_at: float
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The provider's response headers."""
+        return self.response.headers
+
+    def close(self) -> None:
+        """Release the connection (safe to call twice).
+
+        An unfinished body is cut with shutdown() first: that wakes a reader thread blocked
+        in recv() and tells the provider at once to stop generating.
+        """
+        if not self.response.raw.isclosed():
+            sock = getattr(getattr(self.response.raw, "connection", None), "sock", None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already disconnected: nothing left to stop
+        self.response.close()
+
+
+class ProviderClient:
+    """Sends requests to one provider over its own pooled session."""
+
+    def __init__(self, provider: ProviderConfig, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+        self.provider = provider
+        self.session = requests.Session()
+        # Looking up proxy settings in the environment on every request is a known cost,
+        # and a provider is always reached directly.
+        self.session.trust_env = False
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.session.close()
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str], *,
+             stream: bool) -> UpstreamResponse:
+        """POST and return the open 2xx answer; raise an UpstreamError otherwise."""
+        return self._send("POST", url, headers, body=body, stream=stream)
+
+    def get(self, url: str, headers: Mapping[str, str], timeout: float | None = None) -> UpstreamResponse:
+        """GET (used by health probes) and return the open 2xx answer."""
+        return self._send("GET", url, headers, stream=False, read_timeout=timeout)
+
+    def _send(self, method: str, url: str, headers: Mapping[str, str], *, body: bytes | None = None,
+              stream: bool, read_timeout: float | None = None) -> UpstreamResponse:
+        timeout = self.provider.timeout
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method, url, data=body, headers=dict(headers), stream=True,
+                timeout=(timeout.connect, read_timeout or timeout.read), allow_redirects=False)
+        except (requests.exceptions.ConnectTimeout, requests.exceptions.ConnectionError) as err:
+            if isinstance(err, requests.exceptions.ReadTimeout):
+                raise UpstreamTimeout(self.provider.name, "no answer within the read timeout") from err
+            raise UpstreamConnectError(self.provider.name, _describe_connect_error(err)) from err
+        except requests.exceptions.Timeout as err:
+            raise UpstreamTimeout(self.provider.name, "no answer within the read timeout") from err
+        except requests.exceptions.RequestException as err:
+            raise UpstreamConnectError(self.provider.name, f"request failed: {type(err).__name__}") from err
+        if response.status_code >= 300:
+            raise self._http_error(response)
+        return UpstreamResponse(self.provider, response, started)
+
+    def _http_error(self, response: requests.Response) -> UpstreamHTTPError:
+        """Read a bounded error body and turn the answer into an UpstreamHTTPError."""
+        try:
+            body = read_bounded(response, MAX_ERROR_BODY_BYTES, self.provider.name)
+        except UpstreamError:
+            body = b""
+        finally:
+            response.close()
+        status = response.status_code
+        return UpstreamHTTPError(
+            self.provider.name, f"answered HTTP {status}", status=status, body=body,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+            content_type=response.headers.get("content-type"))
+
+    def read_body(self, answer: UpstreamResponse) -> bytes:
+        """The whole (non-stream) body of an answer; closes it."""
+        try:
+            return read_bounded(answer.response, MAX_ANSWER_BYTES, self.provider.name)
+        finally:
+            answer.close()
+
+    def iter_chunks(self, answer: UpstreamResponse, *, first_timeout: float,
+                    idle_timeout: float, ping_interval: float = PING_INTERVAL) -> Iterator[bytes | None]:
+        """Body chunks as they arrive; None when the provider was silent for ping_interval.
+
+        A reader thread does the blocking reads so the caller can send keep-alive pings
+        while the provider is silent, and can tell a stalled stream (idle timeout) from
+        a slow one. Closing this generator closes the upstream connection.
+        """
+        chunks: queue.Queue = queue.Queue(maxsize=64)
+        reader = threading.Thread(target=self._read_into, args=(answer, chunks), daemon=True)
+        reader.start()
+        deadline_gap = first_timeout
+        silent_since = time.monotonic()
+        try:
+            while True:
+                wait = min(ping_interval, max(0.0, silent_since + deadline_gap - time.monotonic()))
+                try:
+                    item = chunks.get(timeout=wait)
+                except queue.Empty:
+                    if time.monotonic() - silent_since >= deadline_gap:
+                        raise UpstreamStreamBroken(
+                            self.provider.name, f"stream stalled: no data for {deadline_gap:g}s") from None
+                    yield None
+                    continue
+                if item is _STREAM_END:
+                    return
+                if isinstance(item, UpstreamError):
+                    raise item
+                silent_since = time.monotonic()
+                deadline_gap = idle_timeout
+                yield item
+        finally:
+            answer.close()
+
+    def _read_into(self, answer: UpstreamResponse, chunks: queue.Queue) -> None:
+        """Reader thread body: push chunks, then _STREAM_END or the error."""
+        try:
+            for chunk in _raw_chunks(answer.response, self.provider.name):
+                chunks.put(chunk)
+            chunks.put(_STREAM_END)
+        except UpstreamError as err:
+            chunks.put(err)
+
+
+def _raw_chunks(response: requests.Response, provider: str) -> Iterator[bytes]:
+    """Read the body as it arrives (read1 returns whatever is there, never waits to fill)."""
+    raw = response.raw
+    try:
+        while True:
+            chunk = raw.read1(READ_CHUNK_BYTES)
+            if not chunk:
+                return
+            yield chunk
+    except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as err:
+        raise UpstreamStreamBroken(provider, "stream stalled (read timeout)") from err
+    except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError) as err:
+        # ValueError/AttributeError: the response was closed under the reader (client gone).
+        raise UpstreamStreamBroken(provider, f"stream broke off: {type(err).__name__}") from err
+
+
+def read_bounded(response: requests.Response, limit: int, provider: str) -> bytes:
+    """Read a whole body (decoded), failing when it exceeds `limit` bytes."""
+    parts = []
+    size = 0
+    try:
+        for chunk in response.iter_content(READ_CHUNK_BYTES):
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamBadResponse(provider, f"answer larger than {limit} bytes")
+            parts.append(chunk)
+    except requests.exceptions.Timeout as err:
+        raise UpstreamTimeout(provider, "answer body did not arrive within the read timeout") from err
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+        raise UpstreamStreamBroken(provider, f"answer body broke off: {type(err).__name__}") from err
+    return b"".join(parts)
+
+
+def _describe_connect_error(err: Exception) -> str:
+    """A short, secret-free reason for a connection failure."""
+    text = str(err)
+    for marker, reason in (("Connection refused", "connection refused"),
+                           ("Name or service not known", "host not found"),
+                           ("nodename nor servname", "host not found"),
+                           ("timed out", "connect timeout"),
+                           ("SSLError", "TLS error"), ("CERTIFICATE", "TLS certificate error"),
+                           ("RemoteDisconnected", "connection closed without an answer"),
+                           ("Connection aborted", "connection closed without an answer"),
+                           ("Connection reset", "connection reset")):
+        if marker in text:
+            return reason
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return "connect timeout"
+    return f"connection failed ({type(err).__name__})"
