@@ -456,3 +456,24 @@ def test_gunicorn_serves_a_fake_backend_answer(fake_backend: Any, lb: Any) -> No
     answer = requests.post(balancer.url + "/v1/messages", json=ANTHROPIC_BODY, timeout=10).json()
     assert answer["content"][0]["text"] == "from the fake"
     assert backend.requests[-1].headers["x-api-key"] == "sk-test-primary"
+
+
+def test_requests_to_filters_by_path(backend: FakeBackend) -> None:
+    requests.get(backend.url + "/v1/models", timeout=SHORT)
+    post(backend, "/v1/messages", ANTHROPIC_BODY)
+    assert [request.path for request in backend.requests_to("/v1/messages")] == ["/v1/messages"]
+
+
+def test_many_concurrent_streams_are_all_served(backend: FakeBackend) -> None:
+    backend.set_default(anthropic_stream(delay=0.05))
+    results: list[int] = []
+
+    def stream_one() -> None:
+        results.append(len(anthropic_events(stream_post(backend, "/v1/messages", ANTHROPIC_BODY))))
+
+    callers = [threading.Thread(target=stream_one) for _ in range(30)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(10)
+    assert results == [8] * 30

@@ -163,6 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default backlog of 5 refuses bursts of concurrent streams
     backend: FakeBackend
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -216,6 +217,10 @@ class FakeBackend:
         """A snapshot of every request received so far, in arrival order."""
         with self._lock:
             return list(self._requests)
+
+    def requests_to(self, *paths: str) -> list[RecordedRequest]:
+        """The recorded requests whose path is one of `paths` (e.g. only messages, not probes)."""
+        return [request for request in self.requests if request.path in paths]
 
     def queue(self, *behaviours: Behaviour) -> None:
         """Answer the next messages requests with these, in order; then `default`."""
@@ -423,20 +428,25 @@ class StreamTiming:
     def play(self, exchange: Exchange, frames: Sequence[bytes]) -> None:
         """Send `frames` as a chunked stream, one flushed chunk per frame."""
         if exchange.wait(self.headers_delay):
-            return
+            return  # stopping: nothing was sent, the handler closes the connection
         exchange.start_stream()
-        if exchange.wait(self.first_delay):
-            return exchange.abort()
         cut = min(n for n in (self.break_after, self.stall_after, len(frames)) if n is not None)
-        for number, frame in enumerate(frames[:cut]):
-            if number and exchange.wait(self.delay):
-                return exchange.abort()
-            exchange.write_chunk(frame)
-        if cut == self.stall_after:
+        if self._send_frames(exchange, frames[:cut]) and cut == self.stall_after:
             exchange.wait(self.stall_seconds)
-        if cut in (self.break_after, self.stall_after):
-            return exchange.abort()
-        exchange.end_stream()
+        if exchange.wait(0) or cut in (self.break_after, self.stall_after):
+            exchange.abort()
+        else:
+            exchange.end_stream()
+
+    def _send_frames(self, exchange: Exchange, frames: Sequence[bytes]) -> bool:
+        """Write frames with the pacing; False when the backend started stopping meanwhile."""
+        if exchange.wait(self.first_delay):
+            return False
+        for number, frame in enumerate(frames):
+            if number and exchange.wait(self.delay):
+                return False
+            exchange.write_chunk(frame)
+        return True
 
 
 def encode_sse(event: Mapping[str, Any]) -> bytes:
