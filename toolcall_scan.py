@@ -140,15 +140,11 @@ def split_tagged_values(body: str, opener: re.Pattern, closer: str, known: froze
 
 
 def trim_one_newline(value: str) -> str:
-    """Drop the one newline that the XML formats put around a value."""
-    if value.startswith("\n"):
-        value = value[1:]
-    elif value.startswith("\r\n"):
-        value = value[2:]
-    if value.endswith("\n"):
-        value = value[:-1]
-        if value.endswith("\r"):
-            value = value[:-1]
+    """Drop the newline pair that some XML formats put around a value (only when it opens with one)."""
+    for newline in ("\r\n", "\n"):
+        if value.startswith(newline):
+            value = value[len(newline):]
+            return value[:-len(newline)] if value.endswith(newline) else value
     return value
 
 
