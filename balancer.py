@@ -6,8 +6,6 @@ One Balancer lives per worker; a config reload builds a new one and calls `carry
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random as random_module
 import threading
 import time
@@ -15,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import orjson
+from request_needs import RequestNeeds, affinity_key_for  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from config import ProviderConfig, RoutingConfig
@@ -29,34 +27,6 @@ EXPLORATION_PROBABILITY = 0.1
 TRIAL_RESERVATION_SECONDS = 30.0
 # While a half-open trial runs we cannot know when it ends; callers waiting re-check this often.
 TRIAL_RECHECK_SECONDS = 1.0
-BYTES_PER_TOKEN = 4
-THINKING_TYPES = frozenset({"enabled", "adaptive"})
-SESSION_HEADERS = ("x-claude-code-session-id", "x-session-id")
-
-
-@dataclass(frozen=True)
-class RequestNeeds:
-    """What a request needs from a provider, read once from the body."""
-
-    model: str
-    estimated_input_tokens: int = 0
-    max_tokens: int = 0
-    has_images: bool = False
-    wants_thinking: bool = False
-
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> RequestNeeds:
-        """Read model, max_tokens, thinking, images and a rough token estimate from a Messages body."""
-        thinking = body.get("thinking")
-        messages = body.get("messages")
-        messages = messages if isinstance(messages, list) else []
-        return cls(
-            model=str(body.get("model") or ""),
-            estimated_input_tokens=len(_serialize(body)) // BYTES_PER_TOKEN,
-            max_tokens=_as_int(body.get("max_tokens")),
-            has_images=any(isinstance(m, dict) and _has_image(m.get("content")) for m in messages),
-            wants_thinking=isinstance(thinking, dict) and thinking.get("type") in THINKING_TYPES,
-        )
 
 
 @dataclass(frozen=True)
@@ -94,27 +64,6 @@ class _ProviderState:
     last_error_at: float | None = None
     latency_seconds: float | None = None
     swrr_current: int = 0
-
-
-def affinity_key_for(body: Mapping[str, Any], headers: Mapping[str, str]) -> str | None:
-    """Key that keeps one conversation on one provider (so its prompt cache stays warm)."""
-    metadata = body.get("metadata")
-    if isinstance(metadata, dict):
-        user_id = metadata.get("user_id")
-        if isinstance(user_id, str) and user_id:
-            return user_id
-    for header in SESSION_HEADERS:
-        value = headers.get(header) or headers.get(header.title())
-        if value:
-            return value
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return None
-    first_user = next((m for m in messages if isinstance(m, dict) and m.get("role") == "user"), {})
-    seed = _text_of(body.get("system")) + "\x00" + _text_of(first_user.get("content"))
-    if seed == "\x00":
-        return None
-    return hashlib.sha256(seed.encode("utf-8")).hexdigest()
 
 
 class Balancer:
@@ -416,40 +365,3 @@ def _ewma(previous: float | None, sample: float) -> float:
     if previous is None:
         return sample
     return LATENCY_EWMA_ALPHA * sample + (1 - LATENCY_EWMA_ALPHA) * previous
-
-
-def _serialize(body: Mapping[str, Any]) -> bytes:
-    """Compact JSON bytes of the body, only to estimate its size."""
-    try:
-        return orjson.dumps(body)
-    except orjson.JSONEncodeError:  # e.g. integers beyond 64 bits, which json handles
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
-
-
-def _as_int(value: Any) -> int:
-    """An int from the body, or 0 when absent or not an integer."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _has_image(content: Any) -> bool:
-    """Whether message content holds an image block, also inside tool_result content."""
-    if not isinstance(content, list):
-        return False
-    for block in content:
-        if not isinstance(block, dict):
-            continue
-        if block.get("type") == "image":
-            return True
-        if block.get("type") == "tool_result" and _has_image(block.get("content")):
-            return True
-    return False
-
-
-def _text_of(content: Any) -> str:
-    """Plain text of a system prompt or message content (string or list of text blocks)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(b.get("text", "") for b in content
-                       if isinstance(b, dict) and isinstance(b.get("text"), str))
-    return ""

@@ -56,7 +56,7 @@ def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_heade
     routing = runtime.config.routing
     if not balancer.serving(request.model):
         raise NoProviderForModel(_no_provider_message(runtime, request.model))
-    needs = RequestNeeds.from_body(request.body)
+    needs = RequestNeeds.from_body(request.body, len(request.raw))
     affinity = affinity_key_for(request.body, client_headers) if routing.affinity else None
     deadline = time.monotonic() + routing.deadline
     tried: set[str] = set()
