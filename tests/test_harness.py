@@ -18,7 +18,8 @@ from support.fake_backend import (
     echo_request, garbage, hang, openai_completion, openai_stream, slow_first_byte, status,
 )
 from support.lb_process import (
-    REPO_ROOT, LoadBalancerProcess, anthropic_provider, openai_provider, providers_config,
+    REPO_ROOT, LoadBalancerProcess, anthropic_provider, iter_sse, openai_provider, providers_config,
+    read_anthropic_events, read_openai_chunks,
 )
 
 ANTHROPIC_BODY = {"model": "claude-test-1", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
@@ -31,35 +32,15 @@ def post(backend: FakeBackend, path: str, body: dict[str, Any], **options: Any) 
     return requests.post(backend.url + path, json=body, timeout=options.pop("timeout", SHORT), **options)
 
 
-def sse_data(response: requests.Response) -> Iterator[tuple[str | None, str]]:
-    """Yield (event name, data) per SSE frame, as a strict client would read them."""
-    event = None
-    for line in response.iter_lines(decode_unicode=True):
-        if line.startswith("event: "):
-            event = line[len("event: "):]
-        elif line.startswith("data: "):
-            yield event, line[len("data: "):]
-            event = None
-
-
-def anthropic_events(response: requests.Response) -> list[dict[str, Any]]:
-    """Decode an Anthropic stream; every frame's event name must match its JSON type."""
-    events = []
-    for name, data in sse_data(response):
-        event = json.loads(data)
-        assert name == event["type"]
-        events.append(event)
-    return events
-
-
-def openai_chunks(response: requests.Response) -> list[Any]:
-    """Decode an OpenAI stream into chunk dicts followed by the literal "[DONE]"."""
-    return [data if data == "[DONE]" else json.loads(data) for _, data in sse_data(response)]
-
-
 def stream_post(backend: FakeBackend, path: str, body: dict[str, Any], timeout: float = SHORT) -> requests.Response:
     """POST a streaming request and return before the body is read."""
     return requests.post(backend.url + path, json={**body, "stream": True}, stream=True, timeout=timeout)
+
+
+def anthropic_events_lazily(response: requests.Response) -> Iterator[dict[str, Any]]:
+    """Yield events the moment their data line arrives."""
+    for _, data in iter_sse(response):
+        yield json.loads(data)
 
 
 @pytest.fixture
@@ -147,7 +128,7 @@ def test_anthropic_stream_has_the_documented_event_order(backend: FakeBackend) -
                                    tool_uses=[("shell", {"command": "ls -la"}), ("todo_read", {})]))
     response = stream_post(backend, "/v1/messages", ANTHROPIC_BODY)
     assert response.headers["Content-Type"] == "text/event-stream"
-    events = anthropic_events(response)
+    events = read_anthropic_events(response)
     assert [event["type"] for event in events[:2]] == ["message_start", "ping"]
     assert [event["type"] for event in events[-2:]] == ["message_delta", "message_stop"]
     assert events[-2]["delta"]["stop_reason"] == "tool_use"
@@ -163,7 +144,7 @@ def test_anthropic_stream_has_the_documented_event_order(backend: FakeBackend) -
 
 def test_anthropic_stream_blocks_never_interleave(backend: FakeBackend) -> None:
     backend.queue(anthropic_stream(("a", "b"), tool_uses=[("shell", {"command": "x"}), ("shell", {"command": "y"})]))
-    events = anthropic_events(stream_post(backend, "/v1/messages", ANTHROPIC_BODY))
+    events = read_anthropic_events(stream_post(backend, "/v1/messages", ANTHROPIC_BODY))
     indexes = [event["index"] for event in events if "index" in event]
     assert indexes == sorted(indexes)
     assert sum(event["type"] == "content_block_stop" for event in events) == 3
@@ -190,12 +171,6 @@ def test_delay_spaces_events_and_each_arrives_as_sent(backend: FakeBackend) -> N
     assert len(arrivals) == 7
     # Spacing only grows on a loaded machine, so both bounds hold there too.
     assert arrivals[-1] - arrivals[0] >= 6 * delay * 0.9  # the first event did not wait for the rest
-
-
-def anthropic_events_lazily(response: requests.Response) -> Iterator[dict[str, Any]]:
-    """Yield events the moment their data line arrives."""
-    for _, data in sse_data(response):
-        yield json.loads(data)
 
 
 @pytest.mark.parametrize("option, headers_wait", [("first_delay", False), ("headers_delay", True)])
@@ -247,7 +222,7 @@ def test_openai_stream_chunk_order(backend: FakeBackend) -> None:
     backend.queue(openai_stream(("Hel", "lo"), reasoning_chunks=("think",),
                                 tool_calls=[("shell", {"command": "ls"})], split_arguments=3))
     body = {**OPENAI_BODY, "stream_options": {"include_usage": True}}
-    chunks = openai_chunks(stream_post(backend, "/chat/completions", body))
+    chunks = read_openai_chunks(stream_post(backend, "/chat/completions", body))
     assert chunks[-1] == "[DONE]"
     deltas = [chunk["choices"][0]["delta"] for chunk in chunks[:-3]]
     assert deltas[0]["role"] == "assistant"
@@ -270,7 +245,7 @@ def test_openai_usage_chunk_only_when_asked_and_enabled(backend: FakeBackend, st
                                                         include_usage: bool, has_usage: bool) -> None:
     backend.queue(openai_stream(include_usage=include_usage))
     body = {**OPENAI_BODY, **({"stream_options": stream_options} if stream_options else {})}
-    chunks = openai_chunks(stream_post(backend, "/chat/completions", body))
+    chunks = read_openai_chunks(stream_post(backend, "/chat/completions", body))
     assert any("usage" in chunk for chunk in chunks[:-1]) is has_usage
 
 
@@ -279,7 +254,7 @@ def test_parallel_openai_tool_calls_have_distinct_indexes(backend: FakeBackend, 
                                                           expected_order: list[int]) -> None:
     calls = [("shell", {"command": "ls"}), ("read_file", {"file_path": "a"})]
     backend.queue(openai_stream((), tool_calls=calls, split_arguments=2, interleave_parallel=interleave))
-    chunks = openai_chunks(stream_post(backend, "/chat/completions", OPENAI_BODY))
+    chunks = read_openai_chunks(stream_post(backend, "/chat/completions", OPENAI_BODY))
     fragments = [chunk["choices"][0]["delta"]["tool_calls"][0] for chunk in chunks[:-1]
                  if chunk["choices"] and "tool_calls" in chunk["choices"][0]["delta"]]
     assert [fragment["index"] for fragment in fragments] == expected_order
@@ -394,6 +369,8 @@ def test_queue_for_overrides_one_path_then_falls_back(backend: FakeBackend) -> N
     backend.queue_for("/v1/models", anthropic_error(500))
     assert requests.get(backend.url + "/v1/models", timeout=SHORT).status_code == 500
     assert requests.get(backend.url + "/v1/models", timeout=SHORT).status_code == 200
+    backend.set_default_for("/v1/models/", anthropic_error(503))
+    assert requests.get(backend.url + "/v1/models", timeout=SHORT).status_code == 503
 
 
 def test_openai_dialect_lists_models_the_openai_way(fake_backend: Any) -> None:
@@ -470,7 +447,7 @@ def test_many_concurrent_streams_are_all_served(backend: FakeBackend) -> None:
     results: list[int] = []
 
     def stream_one() -> None:
-        results.append(len(anthropic_events(stream_post(backend, "/v1/messages", ANTHROPIC_BODY))))
+        results.append(len(read_anthropic_events(stream_post(backend, "/v1/messages", ANTHROPIC_BODY))))
 
     callers = [threading.Thread(target=stream_one) for _ in range(30)]
     for caller in callers:

@@ -237,10 +237,11 @@ class FakeBackend:
 
     def set_default_for(self, path: str, behaviour: Behaviour) -> None:
         """Answer requests to `path` with `behaviour` once its queue is empty."""
-        if self._queue_key(path) == MESSAGES_QUEUE:
+        key = self._queue_key(path)
+        if key == MESSAGES_QUEUE:
             self.default = behaviour
         else:
-            self._path_defaults[path] = behaviour
+            self._path_defaults[key] = behaviour
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
         """Block until at least `count` requests arrived; raise TimeoutError otherwise."""

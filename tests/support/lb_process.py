@@ -1,4 +1,4 @@
-"""The load balancer under test as a real gunicorn process, plus providers.json builders."""
+"""The load balancer under test as a real gunicorn process, providers.json builders, and SSE readers."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import requests
 
@@ -200,3 +200,30 @@ class LoadBalancerProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def iter_sse(response: requests.Response) -> Iterator[tuple[str | None, str]]:
+    """Yield (event name or None, data) per SSE frame as it arrives, reading like a strict client."""
+    event = None
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("event: "):
+            event = line[len("event: "):]
+        elif line.startswith("data: "):
+            yield event, line[len("data: "):]
+            event = None
+
+
+def read_anthropic_events(response: requests.Response) -> list[dict[str, Any]]:
+    """Decode a whole Anthropic stream; each frame's event name must equal its JSON type."""
+    events = []
+    for name, data in iter_sse(response):
+        event = json.loads(data)
+        if name != event.get("type"):
+            raise AssertionError(f"frame named {name!r} carries an event of type {event.get('type')!r}")
+        events.append(event)
+    return events
+
+
+def read_openai_chunks(response: requests.Response) -> list[Any]:
+    """Decode a whole OpenAI stream into chunk dicts followed by the literal "[DONE]"."""
+    return [data if data == "[DONE]" else json.loads(data) for _, data in iter_sse(response)]
