@@ -1,0 +1,100 @@
+"""Arguments: decoding, repair, schema coercion and tool-name normalisation."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toolcall_arguments import build_tool_index, coerce_value, decode_arguments, resolve_arguments, split_call_object
+
+TOOLS = [
+    {"name": "read_file", "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}}},
+    {"name": "Shell", "input_schema": {"type": "object"}},
+    {"type": "web_search_20250305", "name": "web_search"},
+]
+
+
+@pytest.mark.parametrize("raw, expected, repaired", [
+    ({"a": 1}, {"a": 1}, False),
+    ('{"a": 1}', {"a": 1}, False),
+    (json.dumps(json.dumps({"a": 1})), {"a": 1}, True),
+    ("{'a': True, 'b': None}", {"a": True, "b": None}, True),
+    ('{"a": 1,}', {"a": 1}, True),
+    ('{"a": 1', {"a": 1}, True),
+    ('{"a": 1} and then prose', {"a": 1}, True),
+    ("", {}, False),
+    (None, {}, False),
+    ('[{"a": 1}]', {"a": 1}, True),
+])
+def test_decode_arguments(raw: object, expected: dict, repaired: bool) -> None:
+    assert decode_arguments(raw) == (expected, repaired)
+
+
+@pytest.mark.parametrize("raw", ["just prose", "[1, 2]", 42, '"a string"'])
+def test_decode_arguments_rejects_what_is_not_an_object(raw: object) -> None:
+    assert decode_arguments(raw)[0] is None
+
+
+@pytest.mark.parametrize("value, schema, expected", [
+    ("5", {"type": "integer"}, 5),
+    ("5.0", {"type": "integer"}, 5),
+    ("2.5", {"type": "number"}, 2.5),
+    ("3", {"type": "number"}, 3),
+    ("true", {"type": "boolean"}, True),
+    ("False", {"type": "boolean"}, False),
+    ("0", {"type": "boolean"}, False),
+    ('["a", "b"]', {"type": "array"}, ["a", "b"]),
+    ("['a', 'b'", {"type": "array"}, ["a", "b"]),
+    ('{"k": 1}', {"type": "object"}, {"k": 1}),
+    ("null", {"anyOf": [{"type": "number"}, {"type": "null"}]}, None),
+    ("0.5", {"anyOf": [{"type": "number"}, {"type": "null"}]}, 0.5),
+    ("7", {"type": ["integer", "string"]}, "7"),
+    ("7", {"type": ["null", "integer"]}, 7),
+    (5, {"type": "string"}, "5"),
+    (5.0, {"type": "integer"}, 5),
+    ("five", {"type": "integer"}, "five"),
+    ("text", {}, "text"),
+])
+def test_coerce_value_follows_the_schema(value: object, schema: dict, expected: object) -> None:
+    assert coerce_value(value, schema)[0] == expected
+
+
+def test_resolve_arguments_reports_missing_required_and_keeps_unknown_properties() -> None:
+    schema = {"type": "object", "properties": {"path": {"type": "string"}, "count": {"type": "integer"}},
+              "required": ["path", "content"]}
+    resolved = resolve_arguments({"path": "a", "count": "2", "extra": 1}, schema)
+    assert resolved.values == {"path": "a", "count": 2, "extra": 1}
+    assert resolved.missing == ("content",)
+    assert resolved.repaired
+
+
+def test_string_values_from_xml_are_not_counted_as_repairs() -> None:
+    schema = {"type": "object", "properties": {"count": {"type": "integer"}}}
+    assert resolve_arguments({"count": "2"}, schema, string_values=True).repaired is False
+    assert resolve_arguments({"count": "2"}, schema, string_values=False).repaired is True
+
+
+@pytest.mark.parametrize("written, exact", [
+    ("read_file", "read_file"),
+    ("functions.read_file", "read_file"),
+    ("functions.read_file:0", "read_file"),
+    ("READ_FILE", "read_file"),
+    ("shell", "Shell"),
+    ("delete_all", None),
+    ("web_search", None),   # server tools have no input_schema and are not parsed
+])
+def test_tool_names_are_normalised_to_the_request_tools(written: str, exact: str | None) -> None:
+    assert build_tool_index(TOOLS).resolve(written) == exact
+
+
+@pytest.mark.parametrize("call, expected", [
+    ({"name": "f", "arguments": {"a": 1}}, ("f", {"a": 1})),
+    ({"name": "f", "parameters": {"a": 1}}, ("f", {"a": 1})),
+    ({"tool": "f", "args": {"a": 1}}, ("f", {"a": 1})),
+    ({"name": "f", "input": "{}"}, ("f", "{}")),
+    ({"type": "function", "function": {"name": "f", "arguments": "{}"}}, ("f", "{}")),
+    ({"name": "f"}, ("f", None)),
+    ({"id": 3}, None),
+])
+def test_split_call_object_accepts_the_usual_keys(call: dict, expected: tuple | None) -> None:
+    assert split_call_object(call) == expected
