@@ -42,7 +42,6 @@ RESERVED_HEADERS = frozenset({
     "x-api-key", "authorization", "host", "content-length", "connection", "transfer-encoding",
 })
 _BASE_URL_SUFFIXES = {"anthropic": ("/v1/messages", "/v1"), "openai": ("/chat/completions",)}
-_TOOL_CALL_FORMAT = re.compile(r"^[a-z0-9_]+$")
 
 
 @dataclass(frozen=True)
@@ -352,9 +351,10 @@ _parse_headers = functools.partial(parse_header_map, reserved=RESERVED_HEADERS)
 def _check_tool_calls(value: object, where: Location) -> str:
     """`tool_calls`: "auto", "off" or a format name."""
     text = expect_str(value, where)
-    if not _TOOL_CALL_FORMAT.match(text):
-        raise where.error(
-            f"expected \"auto\", \"off\" or a format name of [a-z0-9_], got {text!r}")
+    from toolcall_parser import FORMATS  # the parser owns the list of format names
+    if text not in ("auto", "off") and text not in FORMATS:
+        raise where.error(f"expected \"auto\", \"off\" or one of {', '.join(sorted(FORMATS))}; "
+                          f"got {text!r}")
     return text
 
 
