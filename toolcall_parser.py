@@ -69,6 +69,8 @@ _TRIGGER = re.compile(r"[<\[{`]|functools")
 _FUNCTOOLS_PARTIAL = re.compile(r"f(?:u(?:n(?:c(?:t(?:o(?:o(?:l)?)?)?)?)?)?)?\Z")
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 _MIN_RETRY_GROWTH = 8
+_EAGER_RETRY_LIMIT = 4096          # below this, a delta that may close a call is checked at once
+_CLOSING_CHARS = re.compile(r"[>\]})\n]")
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,10 @@ class StreamingToolCallParser:
             return [TextSegment(delta)]
         self._incoming.append(delta)
         self._incoming_length += len(delta)
-        if len(self._buffer) + self._incoming_length >= self._retry_length:
+        held = len(self._buffer) + self._incoming_length
+        # a held candidate is re-checked as it grows geometrically (not on every delta, which would be
+        # quadratic), and at once when a small one may just have been closed
+        if held >= self._retry_length or (held < _EAGER_RETRY_LIMIT and _CLOSING_CHARS.search(delta)):
             self._scan(final=False)
         return self._take_output()
 
