@@ -163,7 +163,8 @@ def _open_stream(runtime: Runtime, provider: ProviderConfig, request: MessagesRe
             held.extend(frame.data for frame in pipeline.end())
             record.tool_call_stats.add(pipeline.tool_call_stats)
             record.input_tokens, record.output_tokens = pipeline.usage.input_tokens, pipeline.usage.output_tokens
-            return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE}, iter([b"".join(held)]), provider.name)
+            # Complete already: send it as one body, so the request is logged like any other.
+            return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE}, b"".join(held), provider.name)
     except UpstreamError:
         chunks.close()
         raise
