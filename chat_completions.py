@@ -44,12 +44,13 @@ def forward_chat_completion(runtime: Runtime, raw: bytes, client_headers: Mappin
         return _error_result(result)
     include_usage = bool((body.get("stream_options") or {}).get("include_usage")) \
         if isinstance(body.get("stream_options"), dict) else False
-    if isinstance(result.body, bytes):
+    if not request.stream:
         message = orjson.loads(result.body)
         translated = anthropic_to_openai_response(message, request.model)
         return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, orjson.dumps(translated),
                            result.provider, "openai")
-    chunks = _openai_chunks(result.body, AnthropicToOpenAIStream(request.model, include_usage))
+    frames = iter([result.body]) if isinstance(result.body, bytes) else result.body
+    chunks = _openai_chunks(frames, AnthropicToOpenAIStream(request.model, include_usage))
     return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE, "cache-control": "no-cache"},
                        chunks, result.provider, "openai")
 
