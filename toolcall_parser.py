@@ -66,6 +66,7 @@ _DETECTORS_BY_CHAR: dict[str, tuple[tuple[Detector, frozenset[str]], ...]] = {
 FORMATS = frozenset().union(*(labels for table in _DETECTORS_BY_CHAR.values() for _, labels in table))
 
 _TRIGGER = re.compile(r"[<\[{`]|functools")
+_MARKER_CHARS = re.compile(r"[<\[{`f]")
 _FUNCTOOLS_PARTIAL = re.compile(r"f(?:u(?:n(?:c(?:t(?:o(?:o(?:l)?)?)?)?)?)?)?\Z")
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 _MIN_RETRY_GROWTH = 8
@@ -132,6 +133,10 @@ class StreamingToolCallParser:
             return []
         if not self._enabled:
             return [TextSegment(delta)]
+        if not (self._buffer or self._incoming or self._in_think) and _MARKER_CHARS.search(delta) is None:
+            self._buffer = delta  # fast path: nothing held and nothing in this delta could start a call
+            self._emit_text(len(delta))
+            return self._take_output()
         self._incoming.append(delta)
         self._incoming_length += len(delta)
         held = len(self._buffer) + self._incoming_length
@@ -209,7 +214,7 @@ class StreamingToolCallParser:
         return True
 
     def _detect(self, context: ScanContext) -> DetectorResult:
-        for detector, labels in self._detectors.get(self._buffer[0], ()):
+        for detector, _labels in self._detectors.get(self._buffer[0], ()):
             result = detector(self._buffer, 0, context)
             if result is NEED_MORE:
                 return result
