@@ -336,10 +336,10 @@ def test_queue_is_used_in_order_then_the_default(backend: FakeBackend) -> None:
 
 
 def test_messages_paths_share_the_main_queue(backend: FakeBackend) -> None:
-    backend.queue(anthropic_error(529), anthropic_error(500), anthropic_error(400))
-    codes = [post(backend, path, ANTHROPIC_BODY).status_code
-             for path in ("/v1/messages", "/chat/completions", "/v1/chat/completions")]
-    assert codes == [529, 500, 400]
+    backend.queue(anthropic_error(529), anthropic_error(500), anthropic_error(400), anthropic_error(401))
+    paths = ["/v1/messages", "/chat/completions", "/v1/chat/completions", "/v1/messages/"]
+    assert [post(backend, path, ANTHROPIC_BODY).status_code for path in paths] == [529, 500, 400, 401]
+    assert [request.path for request in backend.requests] == paths  # recorded exactly as sent
 
 
 def test_requests_are_recorded_with_headers_query_and_json(backend: FakeBackend) -> None:

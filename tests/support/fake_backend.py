@@ -36,7 +36,7 @@ class RecordedRequest:
     """One request as the fake backend received it."""
 
     method: str
-    path: str
+    path: str  # exactly as sent, without the query string
     query: str
     headers: CaseInsensitiveDict
     body: bytes
@@ -141,8 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
             decoded = json.loads(body) if body else None
         except ValueError:
             decoded = None
-        path = parts.path.rstrip("/") or "/"
-        return RecordedRequest(self.command, path, parts.query,
+        return RecordedRequest(self.command, parts.path, parts.query,
                                CaseInsensitiveDict(self.headers.items()), body, decoded)
 
     def _read_body(self) -> bytes:
@@ -292,7 +291,7 @@ class FakeBackend:
                 return pending.popleft()
         if key == MESSAGES_QUEUE:
             return self.default
-        return self._path_defaults.get(request.path, anthropic_error(404, message=f"no route {request.path}"))
+        return self._path_defaults.get(key, anthropic_error(404, message=f"no route {request.path}"))
 
     def _track(self, connection: socket.socket) -> None:
         with self._lock:
