@@ -325,6 +325,16 @@ def test_stop_wakes_hanging_behaviours_and_closes_connections(fake_backend: Any)
     assert len(errors) == 1
 
 
+def test_a_stopped_backend_refuses_then_comes_back_on_the_same_port(backend: FakeBackend) -> None:
+    url = backend.url
+    backend.stop()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        post(backend, "/v1/messages", ANTHROPIC_BODY)
+    backend.start()
+    assert backend.url == url
+    assert post(backend, "/v1/messages", ANTHROPIC_BODY).status_code == 200
+
+
 # --- scripting and recording -----------------------------------------------------------
 
 def test_queue_is_used_in_order_then_the_default(backend: FakeBackend) -> None:

@@ -189,22 +189,23 @@ class FakeBackend:
         self._arrived = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._port: int | None = None
 
     def start(self) -> FakeBackend:
-        """Bind and serve from a daemon thread."""
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        """Bind and serve from a daemon thread; after stop(), start() comes back on the same port."""
+        self._stopping.clear()
+        self._server = _Server(("127.0.0.1", self._port or 0), _Handler)
         self._server.backend = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"fake-backend-{self.port}", daemon=True)
-        self._thread.start()
+        self._port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         name=f"fake-backend-{self._port}", daemon=True).start()
         return self
 
     @property
     def port(self) -> int:
-        """The port it listens on."""
-        assert self._server is not None, "FakeBackend is not started"
-        return self._server.server_address[1]
+        """The port it listens on (or listened on, once stopped: then it refuses connections)."""
+        assert self._port is not None, "FakeBackend was never started"
+        return self._port
 
     @property
     def url(self) -> str:
