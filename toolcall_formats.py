@@ -6,6 +6,7 @@ changes when more text arrives, which is what makes the streaming parser equal t
 """
 from __future__ import annotations
 
+import json
 import re
 
 from toolcall_arguments import decode_arguments, decode_structure, split_call_object
@@ -61,19 +62,29 @@ def _skip_space(text: str, position: int) -> int:
 
 
 def json_calls(text: str) -> tuple[RawCall, ...]:
-    """Calls from a JSON object or array of call objects."""
-    value, _ = decode_arguments(text) if text.lstrip()[:1] != "[" else (None, False)
-    items: list = [value] if value is not None else []
-    if not items:
+    """Calls from a JSON object or array of call objects; () when any item is not a call."""
+    if text.lstrip().startswith("["):
         decoded = decode_structure(text, list)
         items = [item for item in decoded or () if isinstance(item, dict)]
+        repaired = decoded is not None and _needs_repair(text)
+    else:
+        value, repaired = decode_arguments(text)
+        items = [value] if value is not None else []
     calls = []
     for item in items:
         split = split_call_object(item)
         if split is None:
             return ()
-        calls.append(RawCall(split[0], split[1]))
+        calls.append(RawCall(split[0], split[1], repaired=repaired))
     return tuple(calls)
+
+
+def _needs_repair(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return True
+    return False
 
 
 def detect_tool_call_tag(text: str, start: int, context: ScanContext) -> DetectorResult:

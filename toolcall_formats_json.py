@@ -8,9 +8,7 @@ import ast
 import json
 import re
 
-import json_repair
 
-from toolcall_arguments import split_call_object
 from toolcall_formats import MAX_CALL_CHARS, MAX_WEAK_CALL_CHARS, json_calls
 from toolcall_scan import (
     NEED_MORE,

@@ -232,7 +232,7 @@ class StreamingToolCallParser:
             if arguments is None:
                 self._emit_text(detection.end)
                 return
-            calls.append(ToolCall(name, arguments.values, detection.format, arguments.repaired,
+            calls.append(ToolCall(name, arguments.values, detection.format, arguments.repaired or raw.repaired,
                                   arguments.missing, markup, self._blocks))
         self._blocks += 1
         self._buffer = self._buffer[detection.end:]

@@ -25,6 +25,7 @@ class RawCall:
     name: str
     arguments: object
     string_values: bool = False
+    repaired: bool = False      # the text around the arguments already needed repair
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,14 @@ def test_repaired_calls_are_counted() -> None:
     assert stats == ToolCallStats(parsed=1, repaired=1, rejected=0)
 
 
+def test_call_object_needing_repair_counts_as_repaired() -> None:
+    text = "<tool_call>{'name': 'shell', 'arguments': {'command': 'ls'}}</tool_call>"
+    _, stats = rewrite_message(_message({"type": "text", "text": text}), ALL_TOOLS)
+    assert stats == ToolCallStats(parsed=1, repaired=1, rejected=0)
+    _, stats = rewrite_message(_message({"type": "text", "text": HERMES_LS}), ALL_TOOLS)
+    assert stats == ToolCallStats(parsed=1, repaired=0, rejected=0)
+
+
 def test_mode_restricts_to_one_format() -> None:
     text = HERMES_LS + '\n[TOOL_CALLS]shell[ARGS]{"command": "pwd"}'
     rewritten, stats = rewrite_message(_message({"type": "text", "text": text}), ALL_TOOLS, mode="mistral")
