@@ -8,7 +8,6 @@ import ast
 import json
 import re
 
-
 from toolcall_formats import MAX_CALL_CHARS, MAX_WEAK_CALL_CHARS, json_calls
 from toolcall_scan import (
     NEED_MORE,
