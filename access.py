@@ -9,8 +9,9 @@ from __future__ import annotations
 import hmac
 from typing import Mapping
 
-from config import AuthConfig
+from config import AuthConfig, ClientKey
 from errors import AuthenticationFailed
+from rate_limit import RateLimiter
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -25,8 +26,8 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def authenticate(auth: AuthConfig, headers: Mapping[str, str]) -> str | None:
-    """The calling client's name; None when no inbound keys are configured."""
+def identify_client(auth: AuthConfig, headers: Mapping[str, str]) -> ClientKey | None:
+    """The calling client; None when no inbound keys are configured."""
     if not auth.api_keys:
         return None
     key = presented_key(headers)
@@ -39,4 +40,18 @@ def authenticate(auth: AuthConfig, headers: Mapping[str, str]) -> str | None:
             matched = client
     if matched is None:
         raise AuthenticationFailed("invalid API key")
-    return matched.name
+    return matched
+
+
+def check_rate_limit(client: ClientKey | None, limiter: RateLimiter | None) -> None:
+    """Count the request against the client's requests_per_minute, if it has one."""
+    if client is not None and limiter is not None:
+        limiter.check(client)
+
+
+def authenticate(auth: AuthConfig, headers: Mapping[str, str],
+                 limiter: RateLimiter | None = None) -> str | None:
+    """The calling client's name after its rate limit is checked; None without inbound keys."""
+    client = identify_client(auth, headers)
+    check_rate_limit(client, limiter)
+    return None if client is None else client.name

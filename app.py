@@ -34,6 +34,10 @@ class LoadBalancerState:
         self.json_logs = json_logs
         self.watcher: ConfigWatcher | None = None
         self.request_observers: list = []
+        # Set by ops_routes.init_app: Metrics, RateLimiter, HealthMonitor.
+        self.metrics = None
+        self.rate_limiter = None
+        self.monitor = None
 
     def observe_request(self, record: RequestRecord) -> None:
         """Called once per finished request (metrics hook in here)."""
@@ -76,8 +80,13 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         state.watcher = ConfigWatcher(path, holder)
         state.watcher.start()
 
+    import ops_routes
     import routes  # imported here so that importing app.py does no work
     app.register_blueprint(routes.bp)
+    # One monitor per worker process; never in tests that opt out or in CLI commands.
+    start_monitor = (not (test_config or {}).get("DISABLE_HEALTH_MONITOR")
+                     and click.get_current_context(silent=True) is None)
+    ops_routes.init_app(app, start_monitor=start_monitor)
     register_cli(app)
     return app
 

@@ -10,11 +10,12 @@ import logging
 import os
 
 import orjson
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 import access
 import health
+import status_page
 from errors import (LoadBalancerError, MethodNotAllowed, NotFound,
                     RequestTooLarge, error_body)
 from chat_completions import forward_chat_completion, openai_error_response_body
@@ -33,6 +34,7 @@ ENDPOINTS = [
     "GET /v1/models",
     "GET /health",
     "GET /metrics",
+    "GET /status.json (and GET / from a browser: the status page)",
 ]
 _JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
 
@@ -81,6 +83,15 @@ def _tracing_headers(response: Response) -> Response:
     return response
 
 
+def _authenticate(record: RequestRecord | None = None) -> str | None:
+    """The calling client's name (recorded before its rate limit is checked)."""
+    client = access.identify_client(runtime().config.auth, request.headers)
+    if record is not None and client is not None:
+        record.client = client.name
+    access.check_rate_limit(client, current_app.extensions["loadbalancer"].rate_limiter)
+    return None if client is None else client.name
+
+
 def _read_body() -> bytes:
     """The raw body, with the configured size limit and a content-type check."""
     limits = runtime().config.limits
@@ -111,8 +122,7 @@ def _send(result: ProxyResult, record: RequestRecord) -> Response:
 def messages() -> Response:
     """The Anthropic Messages API (stream or not, decided by the body)."""
     record = _record()
-    client = access.authenticate(runtime().config.auth, request.headers)
-    record.client = client
+    _authenticate(record)
     parsed = parse_messages_request(_read_body(), runtime().config.limits)
     record.model, record.stream = parsed.model, parsed.stream
     return _send(forward_to_provider(runtime(), parsed, request.headers, record), record)
@@ -122,7 +132,7 @@ def messages() -> Response:
 def count_tokens() -> Response:
     """Token counting, answered by a provider that serves the model."""
     record = _record()
-    record.client = access.authenticate(runtime().config.auth, request.headers)
+    _authenticate(record)
     parsed = parse_messages_request(_read_body(), runtime().config.limits, count_tokens=True)
     record.model = parsed.model
     serving = runtime().balancer.serving(parsed.model)
@@ -142,7 +152,7 @@ def chat_completions() -> Response:
     """The OpenAI Chat Completions API, served from the same providers."""
     g.dialect = "openai"
     record = _record()
-    record.client = access.authenticate(runtime().config.auth, request.headers)
+    _authenticate(record)
     result = forward_chat_completion(runtime(), _read_body(), request.headers, record)
     return _send(result, record)
 
@@ -151,7 +161,7 @@ def chat_completions() -> Response:
 @bp.get("/models")
 def models() -> Response:
     """The configured model names, in Anthropic's list format (OpenAI's for OpenAI clients)."""
-    access.authenticate(runtime().config.auth, request.headers)
+    _authenticate()
     names = runtime().config.model_names()
     if _wants_openai_dialect():
         return json_response(200, {"object": "list", "data": [
@@ -174,16 +184,22 @@ def _wants_openai_dialect() -> bool:
 def health_view() -> Response:
     """Provider states (and live probes with ?probe=1); never a secret."""
     probe = request.args.get("probe") in ("1", "true", "yes")
-    report = health.health_report(runtime(), probe=probe)
+    monitor = current_app.extensions["loadbalancer"].monitor
+    report = health.health_report(runtime(), probe=probe, probes=monitor.results())
+    report["monitor"] = monitor.describe()
     return json_response(200, report)
 
 
 @bp.get("/")
 def index() -> Response:
-    """A short JSON description of the service for curl users."""
+    """The status page for browsers; a short JSON description of the service for curl users."""
+    if status_page.prefers_html(request.accept_mimetypes):
+        refresh = status_page.refresh_seconds(request.args.get("refresh"))
+        return Response(render_template("status.html", refresh=refresh), content_type="text/html",
+                        headers={"vary": "Accept"})
     return json_response(200, {"service": "anthropic-loadbalancer", "endpoints": ENDPOINTS,
                                "providers": [p.name for p in runtime().config.providers],
-                               "pid": os.getpid()})
+                               "pid": os.getpid()}, {"vary": "Accept"})
 
 
 @bp.app_errorhandler(LoadBalancerError)
