@@ -22,6 +22,7 @@ from config import ClientKey
 from errors import RateLimited
 
 WINDOW_SECONDS = 60.0
+EPSILON = 1e-9  # float slack, so "exactly at the limit" counts as within it
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def decide(counts: WindowCounts | None, now: float, limit: int) -> Decision:
     counts = _advance(counts, window)
     elapsed = (now / WINDOW_SECONDS) - window  # fraction of the current window gone by
     estimate = counts.previous * (1.0 - elapsed) + counts.current
-    if estimate + 1 <= limit:
+    if estimate + 1 <= limit + EPSILON:
         admitted = WindowCounts(window, counts.current + 1, counts.previous)
         return Decision(True, admitted, 0)
     return Decision(False, counts, _seconds_until_room(counts, elapsed, limit))
@@ -73,7 +74,7 @@ def _seconds_until_room(counts: WindowCounts, elapsed: float, limit: int) -> int
         # Only after this window ends, when its count becomes the decaying one.
         next_fraction = max(0.0, 1.0 - (limit - 1) / counts.current) if counts.current else 0.0
         wait = (1.0 - elapsed + next_fraction) * WINDOW_SECONDS
-    return max(1, math.ceil(wait))
+    return max(1, math.ceil(wait - EPSILON))
 
 
 class RateLimiter:
