@@ -4,8 +4,11 @@ Every setting can be overridden on the command line (`-b`, `-w`, `-k`, ...) or t
 environment variables named below. See the README for why gevent was chosen.
 """
 
+import ipaddress
 import os
+import shutil
 import sys
+import tempfile
 
 # Worker class: gevent, so one worker holds hundreds of long streams, each a cheap greenlet
 # (measured in bench/RESULTS.md). LB_WORKER_CLASS=gthread switches to threads.
@@ -16,6 +19,14 @@ if worker_class == "gevent":
     from gevent import monkey
 
     monkey.patch_all()
+
+# Workers share a state directory (health probe results, rate-limit counters, metrics). It
+# must be in the environment before any process imports prometheus_client, and a HUP reload
+# re-runs this file: keep what an earlier run set.
+if not os.environ.get("LB_STATE_DIR"):
+    os.environ["LB_STATE_DIR"] = tempfile.mkdtemp(prefix="anthropic-lb-")
+    os.environ["LB_STATE_DIR_AUTO"] = "1"  # ours to delete on exit
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(os.environ["LB_STATE_DIR"], "prometheus"))
 
 bind = os.environ.get("LB_BIND", "127.0.0.1:9000")
 workers = int(os.environ.get("LB_WORKERS", "2"))
@@ -31,7 +42,10 @@ graceful_timeout = int(os.environ.get("LB_GRACEFUL_TIMEOUT", "660"))
 keepalive = 75
 
 # The Messages API carries large headers (anthropic-beta lists, Claude Code's session ids).
-limit_request_field_size = 16384
+# The app caps the total at limits.max_header_bytes (64 KiB by default) with a JSON 413;
+# gunicorn's own per-line and count limits sit above that so its plain-text 400 stays rare.
+limit_request_field_size = int(os.environ.get("LB_LIMIT_REQUEST_FIELD_SIZE", str(128 * 1024)))
+limit_request_fields = 500
 limit_request_line = 8190
 
 accesslog = None  # the app writes one richer line per request itself
@@ -52,3 +66,58 @@ def on_starting(server):
         sys.stderr.write(f"configuration error: {err}\n")
         sys.stderr.flush()
         os._exit(1)
+
+    _reset_shared_state()
+
+
+def _reset_shared_state():
+    """Start from an empty metrics directory and no stale probe results from a previous run."""
+    metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(metrics_dir, exist_ok=True)
+    for name in os.listdir(metrics_dir):
+        if name.endswith(".db"):  # only prometheus_client's own files: the dir may be shared
+            os.remove(os.path.join(metrics_dir, name))
+    stale_results = os.path.join(os.environ["LB_STATE_DIR"], "health.json")
+    if os.path.exists(stale_results):
+        os.remove(stale_results)
+
+
+def when_ready(server):
+    """Warn when the service listens beyond loopback with no inbound key configured."""
+    from app import providers_file_path
+    from config import ConfigError, load_config
+
+    try:
+        keys = load_config(providers_file_path(None)).auth.api_keys
+    except ConfigError:
+        return  # on_starting already refused to start with a broken file
+    exposed = [address for address in server.cfg.address if not _is_loopback(address)]
+    if exposed and not keys:
+        server.log.warning("listening on %s without any inbound API key (auth.api_keys): anyone who "
+                           "can reach it spends your provider credit", ", ".join(map(str, exposed)))
+
+
+def _is_loopback(address):
+    """A unix socket or a loopback host."""
+    if not isinstance(address, tuple):
+        return True  # unix socket: reachable only on this machine
+    host = address[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: assume it resolves beyond loopback
+
+
+def child_exit(server, worker):
+    """Let the metrics of a dead worker stop counting as live."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the state directory when this run created it."""
+    if os.environ.get("LB_STATE_DIR_AUTO") == "1":
+        shutil.rmtree(os.environ["LB_STATE_DIR"], ignore_errors=True)
