@@ -1,0 +1,192 @@
+"""The shared health monitor (one prober, every worker informed), `/health` and `flask probe`."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from config import parse_config
+from health import ProbeResult
+from health_monitor import RESULTS_FILE, HealthMonitor, read_results, write_results
+from runtime import Runtime, RuntimeHolder
+from support.fake_backend import FakeBackend, closed_port
+from support.lb_process import anthropic_provider, providers_config
+
+
+class Clock:
+    """A settable monotonic clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingProbe:
+    """A probe that records its calls and reports `usable` for every provider."""
+
+    def __init__(self, usable: bool = True) -> None:
+        self.calls = 0
+        self.usable = usable
+
+    def __call__(self, runtime: Runtime) -> list[ProbeResult]:
+        self.calls += 1
+        return [ProbeResult(provider.name, self.usable, True if self.usable else None,
+                            12.5 if self.usable else None, ("claude-test",),
+                            None if self.usable else "connection refused", time.time())
+                for provider in runtime.config.providers if provider.enabled]
+
+
+def make_holder(interval: float = 10.0) -> RuntimeHolder:
+    """A runtime with providers a and b (never contacted: probes are fakes here)."""
+    data = providers_config(anthropic_provider("a", "http://127.0.0.1:1"),
+                            anthropic_provider("b", "http://127.0.0.1:2"))
+    data["health"] = {"interval": interval, "timeout": 1}
+    return RuntimeHolder(Runtime.build(parse_config(data, "test")))
+
+
+def make_monitor(directory: Path, probe: Callable[[Runtime], list[ProbeResult]], clock: Clock,
+                 interval: float = 10.0) -> HealthMonitor:
+    """A monitor on its own runtime (as a worker process would have)."""
+    return HealthMonitor(make_holder(interval), directory, probe=probe, clock=clock)
+
+
+def states(monitor_holder: RuntimeHolder) -> dict[str, str]:
+    """Provider name -> state as the balancer sees it."""
+    return {snapshot.name: snapshot.state for snapshot in monitor_holder.current.balancer.snapshot()}
+
+
+def test_only_one_of_several_workers_probes_and_all_of_them_see_the_results(tmp_path: Path) -> None:
+    clock, probe = Clock(), CountingProbe(usable=False)
+    workers = [make_monitor(tmp_path, probe, clock) for _ in range(3)]
+    for worker in workers:
+        worker.tick()
+    assert probe.calls == 1
+    assert [worker.is_prober for worker in workers] == [True, False, False]
+    for worker in workers:
+        worker.tick()  # the first worker wrote its results after the others had looked
+        assert set(worker.results()) == {"a", "b"}
+        assert states(worker._holder) == {"a": "unhealthy", "b": "unhealthy"}
+    for worker in workers:
+        worker.stop()
+
+
+def test_the_prober_probes_again_only_when_the_interval_has_passed(tmp_path: Path) -> None:
+    clock, probe = Clock(), CountingProbe()
+    monitor = make_monitor(tmp_path, probe, clock, interval=10)
+    monitor.tick()
+    clock.now += 9
+    monitor.tick()
+    assert probe.calls == 1
+    clock.now += 1
+    monitor.tick()
+    assert probe.calls == 2
+    monitor.stop()
+
+
+def test_another_worker_takes_over_when_the_prober_goes_away(tmp_path: Path) -> None:
+    clock, probe = Clock(), CountingProbe()
+    first, second = make_monitor(tmp_path, probe, clock), make_monitor(tmp_path, probe, clock)
+    first.tick()
+    second.tick()
+    assert not second.is_prober
+    first.stop()  # a dead process drops its flock the same way
+    second.tick()
+    assert second.is_prober and probe.calls == 2
+    second.stop()
+
+
+def test_a_recovered_provider_is_healthy_again_after_the_next_probe(tmp_path: Path) -> None:
+    clock, probe = Clock(), CountingProbe(usable=False)
+    monitor = make_monitor(tmp_path, probe, clock, interval=5)
+    monitor.tick()
+    assert states(monitor._holder)["a"] == "unhealthy"
+    probe.usable = True
+    clock.now += 5
+    time.sleep(0.01)  # a new mtime for the results file
+    monitor.tick()
+    assert states(monitor._holder) == {"a": "healthy", "b": "healthy"}
+    monitor.stop()
+
+
+def test_interval_zero_disables_probing(tmp_path: Path) -> None:
+    probe = CountingProbe()
+    monitor = make_monitor(tmp_path, probe, Clock(), interval=0)
+    monitor.tick()
+    assert probe.calls == 0 and not monitor.is_prober
+    assert monitor.describe()["enabled"] is False
+
+
+def test_the_monitor_thread_probes_in_the_background(tmp_path: Path) -> None:
+    probe = CountingProbe()
+    monitor = HealthMonitor(make_holder(interval=0.05), tmp_path, probe=probe)
+    monitor.start()
+    try:
+        deadline = time.monotonic() + 5
+        while probe.calls < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        monitor.stop()
+    assert probe.calls >= 2 and set(monitor.results()) == {"a", "b"}
+
+
+def test_results_survive_the_file_round_trip_and_garbage_is_ignored(tmp_path: Path) -> None:
+    result = ProbeResult("a", True, True, 3.0, ("m1", "m2"), None, 1234.5)
+    write_results(tmp_path / RESULTS_FILE, [result])
+    assert read_results(tmp_path / RESULTS_FILE) == {"a": result}
+    (tmp_path / RESULTS_FILE).write_text("{not json")
+    assert read_results(tmp_path / RESULTS_FILE) == {}
+    assert read_results(tmp_path / "missing.json") == {}
+    (tmp_path / RESULTS_FILE).write_text('{"results": [{"name": "a", "unexpected": 1}]}')
+    assert read_results(tmp_path / RESULTS_FILE) == {}
+
+
+def test_health_answers_from_the_last_probe_and_says_when_it_was_taken(client: Any, app: Any) -> None:
+    monitor = app.extensions["loadbalancer"].monitor
+    write_results(monitor._results_path, [ProbeResult("primary", False, None, None, (),
+                                                      "connection refused", 1700000000.0)])
+    monitor._load_if_changed()
+    started = time.monotonic()
+    report = client.get("/health").get_json()
+    assert time.monotonic() - started < 1.0
+    entry = report["providers"][0]
+    assert entry["probe"]["checked_at"] == 1700000000.0 and entry["probe"]["reachable"] is False
+    assert entry["state"] == "unhealthy"
+    assert report["monitor"]["last_checked_at"] == 1700000000.0
+
+
+def run_probe(providers_file: Callable[..., Path], data: dict[str, Any]) -> Any:
+    """`flask --app app probe` on `data`, through Flask's CLI runner."""
+    from app import create_app
+
+    app = create_app({"PROVIDERS_FILE": str(providers_file(data)), "DISABLE_CONFIG_WATCH": True,
+                      "DISABLE_HEALTH_MONITOR": True})
+    return app.test_cli_runner().invoke(args=["probe"])
+
+
+@pytest.mark.integration
+def test_probe_command_prints_a_table_and_exits_0_when_every_provider_is_usable(
+        providers_file: Callable[..., Path], fake_backend: Callable[..., FakeBackend]) -> None:
+    backend = fake_backend(models=["claude-alpha", "claude-beta"])
+    result = run_probe(providers_file, providers_config(anthropic_provider("up", backend.url)))
+    assert result.exit_code == 0, result.output
+    header, row = result.output.splitlines()[:2]
+    assert header.split()[:4] == ["provider", "reachable", "auth", "latency_ms"]
+    assert row.split()[:3] == ["up", "yes", "ok"] and "claude-alpha, claude-beta" in row
+    assert "sk-test-up" not in result.output
+    assert [request.headers.get("x-api-key") for request in backend.requests] == ["sk-test-up"]
+
+
+@pytest.mark.integration
+def test_probe_command_exits_1_when_a_provider_is_down(providers_file: Callable[..., Path],
+                                                       fake_backend: Callable[..., FakeBackend]) -> None:
+    backend = fake_backend()
+    data = providers_config(anthropic_provider("up", backend.url),
+                            anthropic_provider("down", f"http://127.0.0.1:{closed_port()}"))
+    result = run_probe(providers_file, data)
+    assert result.exit_code == 1
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
+    assert rows["up"][1] == "yes" and rows["down"][1] == "no"
