@@ -50,6 +50,8 @@ def openai_to_anthropic_request(body: dict) -> dict:
         result["system"] = "\n\n".join(system_texts)
     result["max_tokens"] = _max_tokens(body)
     _copy_generation_fields(body, result)
+    if not isinstance(body.get("tools") or [], list):
+        raise ValueError("'tools' must be a list")
     tools = [_translate_tool(tool) for tool in body.get("tools") or [] if _is_function_tool(tool)]
     if tools:
         result["tools"] = tools
@@ -144,6 +146,8 @@ def _image_block(image_url: Any, position: int) -> dict:
 def _assistant_blocks(message: dict, position: int) -> list[dict]:
     """Text blocks, then tool_use blocks, for an OpenAI assistant message."""
     blocks = _content_blocks(message.get("content"), position)
+    if not isinstance(message.get("tool_calls") or [], list):
+        raise ValueError(f"messages[{position}].tool_calls must be a list")
     calls = [call for call in message.get("tool_calls") or [] if isinstance(call, dict)]
     if isinstance(message.get("function_call"), dict):
         calls.append({"function": message["function_call"]})
