@@ -197,7 +197,10 @@ class _AnthropicGrammar:
             raise StreamGrammarError(f"content_block_stop for block {event.get('index')} which is not open")
         block = self.open["block"]
         if block["type"] == "tool_use":
-            tool_input = json.loads(self.partial_json) if self.partial_json else block["input"]
+            try:
+                tool_input = json.loads(self.partial_json) if self.partial_json else block["input"]
+            except ValueError as err:
+                raise StreamGrammarError(f"partial_json does not join into JSON: {self.partial_json!r}") from err
             if not isinstance(tool_input, dict):
                 raise StreamGrammarError(f"tool input is not a JSON object: {self.partial_json!r}")
             block["input"] = tool_input
