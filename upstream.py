@@ -27,6 +27,8 @@ READ_CHUNK_BYTES = 64 * 1024
 MAX_ERROR_BODY_BYTES = 64 * 1024
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 PING_INTERVAL = 10.0
+READER_STOP_SECONDS = 1.0  # how long closing a stream waits for its reader thread to notice
+READER_JOIN_STEP_SECONDS = 0.02
 
 _STREAM_END = object()
 
@@ -62,12 +64,8 @@ class UpstreamResponse:
         """The provider's response headers."""
         return self.response.headers
 
-    def close(self) -> None:
-        """Release the connection (safe to call twice).
-
-        An unfinished body is cut with shutdown() first: that wakes a reader thread blocked
-        in recv() and tells the provider at once to stop generating.
-        """
+    def shut_down(self) -> None:
+        """Cut an unfinished body: wakes a reader blocked in recv() and tells the provider to stop."""
         if not self.response.raw.isclosed():
             sock = getattr(getattr(self.response.raw, "connection", None), "sock", None)
             if sock is not None:
@@ -75,6 +73,10 @@ class UpstreamResponse:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass  # already disconnected: nothing left to stop
+
+    def close(self) -> None:
+        """Release the connection (safe to call twice); an unfinished body is shut down first."""
+        self.shut_down()
         self.response.close()
 
 
@@ -177,7 +179,7 @@ class ProviderClient:
                 deadline_gap = idle_timeout
                 yield item
         finally:
-            answer.close()
+            _stop_reader(answer, reader, chunks)
 
     def _read_into(self, answer: UpstreamResponse, chunks: queue.Queue) -> None:
         """Reader thread body: push chunks, then _STREAM_END or the error."""
@@ -187,6 +189,30 @@ class ProviderClient:
             chunks.put(_STREAM_END)
         except UpstreamError as err:
             chunks.put(err)
+
+
+def _stop_reader(answer: UpstreamResponse, reader: threading.Thread, chunks: queue.Queue) -> None:
+    """Cut the connection, let the reader thread finish, then release the response.
+
+    Closing the response while the reader is inside read1() fails under gevent ("reentrant
+    call" on the buffered socket file) and races it under threads; shutting the socket down
+    first makes the reader's read return at once.
+    """
+    answer.shut_down()
+    give_up_at = time.monotonic() + READER_STOP_SECONDS
+    while reader.is_alive() and time.monotonic() < give_up_at:
+        _discard_queued(chunks)  # a reader blocked on a full queue must be able to finish
+        reader.join(READER_JOIN_STEP_SECONDS)
+    answer.close()
+
+
+def _discard_queued(chunks: queue.Queue) -> None:
+    """Empty the queue without waiting."""
+    while True:
+        try:
+            chunks.get_nowait()
+        except queue.Empty:
+            return
 
 
 def _raw_chunks(response: requests.Response, provider: str) -> Iterator[bytes]:
