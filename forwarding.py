@@ -27,6 +27,8 @@ from streams import UpstreamErrorEvent
 
 JSON_CONTENT_TYPE = "application/json"
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+RETRY_BACKOFF_BASE = 0.25  # seconds before the first retry round; doubles per round
+COOLDOWN_END_JITTER = 0.05  # spreads requests that waited for the same cooldown to end
 
 
 @dataclass
@@ -61,20 +63,19 @@ def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_heade
     deadline = time.monotonic() + routing.deadline
     tried: set[str] = set()
     failures: list[tuple[ProviderConfig, UpstreamError]] = []
-    waited = False
+    rounds = 0
     while len(record.attempts) < routing.max_attempts and time.monotonic() < deadline:
         plan = [provider for provider in balancer.plan(needs, affinity)
                 if provider.name not in tried and (not count_tokens or provider.type == "anthropic")]
         if not plan:
-            if waited or tried:
+            wait = _wait_before_next_round(runtime, needs, deadline, rounds, retrying=bool(tried))
+            if wait is None:
                 break
-            wait = balancer.seconds_until_available(needs)
-            if wait is None or wait > min(routing.wait_for_cooldown, deadline - time.monotonic()):
-                break
-            # Every capable provider is cooling down but one comes back soon: wait for it
-            # rather than failing a request that would succeed a moment later.
-            sleep(wait + random.uniform(0.0, 0.05))
-            waited = True
+            # Every capable provider was tried or is cooling down, but one comes back soon:
+            # wait for it rather than failing a request that would succeed a moment later.
+            sleep(wait)
+            rounds += 1
+            tried.clear()
             continue
         provider = plan[0]
         tried.add(provider.name)
@@ -85,6 +86,27 @@ def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_heade
         except UpstreamError as err:
             failures.append((provider, err))
     raise _all_failed(runtime, request, needs, failures)
+
+
+def _wait_before_next_round(runtime: Runtime, needs: RequestNeeds, deadline: float, rounds: int, *,
+                            retrying: bool) -> float | None:
+    """Seconds to wait before trying the providers again; None when the request should give up."""
+    routing = runtime.config.routing
+    if rounds >= routing.max_attempts:
+        return None  # bounds the loop when the plan stays empty (e.g. another request holds a trial)
+    available_in = runtime.balancer.seconds_until_available(needs)
+    if available_in is None:
+        return None
+    wait = available_in + random.uniform(0.0, COOLDOWN_END_JITTER)
+    if retrying:
+        # Exponential backoff with full jitter before the same providers are retried, so
+        # the retries of many clients do not arrive in step.
+        backoff_cap = min(routing.wait_for_cooldown, RETRY_BACKOFF_BASE * 2 ** rounds)
+        wait = max(wait, random.uniform(0.0, backoff_cap))
+    # A long retry-after or cooldown is past the wait allowed: answer now with retry-after.
+    if wait > min(routing.wait_for_cooldown, deadline - time.monotonic()):
+        return None
+    return wait
 
 
 def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesRequest,
