@@ -43,13 +43,21 @@ class ProbeResult:
 
 
 def probe_provider(client: ProviderClient, timeout: float) -> ProbeResult:
-    """GET the provider's models endpoint and classify the outcome."""
+    """GET the models endpoint (or, if the provider opts in, a 1-token completion) and classify the outcome."""
     provider = client.provider
     started = time.monotonic()
     headers = _probe_headers(provider)
+    paid_model = _paid_probe_model(provider) if provider.health_paid_probe else None
     try:
-        answer = client.get(provider.models_url(), headers, timeout=timeout)
-        body = client.read_body(answer)
+        if paid_model is not None:
+            # Sent with the provider's own read timeout: ProviderClient.post takes no other.
+            answer = client.post(provider.messages_url(), _paid_probe_body(paid_model),
+                                 {**headers, "content-type": "application/json"}, stream=False)
+            client.read_body(answer)
+            models: tuple[str, ...] = (paid_model,)
+        else:
+            answer = client.get(provider.models_url(), headers, timeout=timeout)
+            models = _model_ids(client.read_body(answer))
     except UpstreamHTTPError as err:
         latency = (time.monotonic() - started) * 1000
         auth_refused = err.status in (401, 403)
@@ -58,7 +66,22 @@ def probe_provider(client: ProviderClient, timeout: float) -> ProbeResult:
     except UpstreamError as err:
         return ProbeResult(provider.name, False, None, None, (), err.message, time.time())
     latency = (time.monotonic() - started) * 1000
-    return ProbeResult(provider.name, True, True, round(latency, 1), _model_ids(body), None, time.time())
+    return ProbeResult(provider.name, True, True, round(latency, 1), models, None, time.time())
+
+
+def _paid_probe_model(provider: ProviderConfig) -> str | None:
+    """A concrete model name for the opt-in completion probe; None when the config names none."""
+    for route in provider.models:
+        if not route.is_glob:
+            return route.resolve(route.pattern)
+        if route.target not in ("", "*"):
+            return route.target
+    return None
+
+
+def _paid_probe_body(model: str) -> bytes:
+    """The smallest completion both dialects accept: one token, one short user turn."""
+    return orjson.dumps({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]})
 
 
 def _probe_headers(provider: ProviderConfig) -> dict[str, str]:
