@@ -190,3 +190,25 @@ def test_probe_command_exits_1_when_a_provider_is_down(providers_file: Callable[
     assert result.exit_code == 1
     rows = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
     assert rows["up"][1] == "yes" and rows["down"][1] == "no"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("health", "expected_paths"), [
+    ({}, ["/v1/models"]),
+    ({"paid_probe": True}, ["/v1/messages"]),
+    ({"path": "/healthz"}, ["/healthz"]),
+])
+def test_probes_are_free_unless_the_provider_opts_in_to_a_one_token_completion(
+        fake_backend: Callable[..., FakeBackend], health: dict, expected_paths: list[str]) -> None:
+    from health import probe_all
+
+    backend = fake_backend()
+    entry = anthropic_provider("p", backend.url, models={"claude-test": "claude-upstream"},
+                               health=health)
+    runtime = Runtime.build(parse_config(providers_config(entry), "test"))
+    [result] = probe_all(runtime)
+    assert [request.path for request in backend.requests] == expected_paths
+    if health.get("paid_probe"):
+        assert backend.requests[0].json == {"model": "claude-upstream", "max_tokens": 1,
+                                            "messages": [{"role": "user", "content": "ping"}]}
+        assert result.usable and result.models == ("claude-upstream",)
