@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import anthropic
 import pytest
 import requests
 
@@ -27,17 +26,21 @@ from support.lb_process import (
     REPO_ROOT, SCRUBBED_ENV, LoadBalancerProcess, LoadBalancerStartError, anthropic_provider,
     providers_config, write_json_atomically,
 )
+from support.service_rig import (
+    CLIENT_TIMEOUT, anthropic_error_of, anthropic_sdk, provider_states, wait_until_rested,
+)
 from support.sse_validation import check_anthropic_stream, iter_timed_frames
 
 pytestmark = pytest.mark.integration
 
-TIMEOUT = 10.0
+TIMEOUT = CLIENT_TIMEOUT
 BODY = {"model": "claude-test-1", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
 TOOL = {"name": "read_file", "description": "Read a file",
         "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}
 MESSAGES_PATHS = ["/", "/v1", "/v1/messages", "/v1/messages?beta=true"]
 CLIENT_KEY = "lb-client-key-1"
 UNSET_VARIABLE = "LB_INTEGRATION_TEST_UNSET_KEY"
+AUTHORIZED = {"x-api-key": CLIENT_KEY}
 PROVIDER_KEYS = ("sk-test-dead", "sk-test-primary", "sk-test-secondary", "sk-test-first", "sk-test-second")
 
 
@@ -55,25 +58,13 @@ class Rig:
         payload = {**(body or BODY), **({"stream": True} if stream else {})}
         return requests.post(self.lb.url + path, json=payload, headers=headers, timeout=TIMEOUT)
 
-    def health(self) -> dict[str, Any]:
-        """GET /health as JSON."""
-        return requests.get(self.lb.url + "/health", timeout=TIMEOUT).json()
-
     def provider_state(self, name: str) -> dict[str, Any]:
         """One provider's entry in /health."""
-        return next(entry for entry in self.health()["providers"] if entry["name"] == name)
-
-    def wait_until_rested(self, timeout: float = 5.0) -> None:
-        """Block until no provider is cooling down, so one test's failures do not steer the next."""
-        deadline = time.monotonic() + timeout
-        # The state, not cooldown_remaining_s: that is rounded to 0.1 s and reads 0.0 too early.
-        while any(entry["state"] == "cooling_down" for entry in self.health()["providers"]):
-            assert time.monotonic() < deadline, f"providers still cooling down: {self.health()}"
-            time.sleep(0.05)
+        return provider_states(self.lb)[name]
 
     def reset(self) -> None:
         """Forget recorded requests and wait out cooldowns."""
-        self.wait_until_rested()
+        wait_until_rested(self.lb)
         self.first.clear_requests()
         self.second.clear_requests()
 
@@ -137,22 +128,6 @@ def strict(strict_rig: Rig) -> Rig:
     return strict_rig
 
 
-AUTHORIZED = {"x-api-key": CLIENT_KEY}
-
-
-def sdk_client(rig: Rig, **options: Any) -> anthropic.Anthropic:
-    """The anthropic SDK pointed at the load balancer, without its own retries."""
-    return anthropic.Anthropic(base_url=rig.lb.url, api_key="client-key", max_retries=0, timeout=TIMEOUT, **options)
-
-
-def error_of(response: requests.Response) -> dict[str, Any]:
-    """The `error` object of an Anthropic-format error answer (fails on anything else)."""
-    assert response.headers["content-type"].startswith("application/json"), response.text
-    body = response.json()
-    assert body["type"] == "error", body
-    return body["error"]
-
-
 # --- the Messages endpoints ------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", MESSAGES_PATHS)
@@ -184,7 +159,7 @@ def test_claude_codes_accept_json_with_stream_true_gets_a_stream(main: Rig) -> N
 
 
 def test_sdk_create_and_beta_create(main: Rig) -> None:
-    with sdk_client(main) as client:
+    with anthropic_sdk(main.lb) as client:
         message = client.messages.create(**BODY)
         beta = client.beta.messages.create(**BODY, betas=["interleaved-thinking-2025-05-14"])
     assert message.content[0].text == "Hello"
@@ -196,7 +171,7 @@ def test_sdk_create_and_beta_create(main: Rig) -> None:
 def test_sdk_stream_with_tools_gives_the_final_message(main: Rig) -> None:
     main.first.queue(anthropic_stream(["Reading"], tool_uses=[("read_file", {"path": "src/main.py"})],
                                       input_fragments=5))
-    with sdk_client(main) as client, client.messages.stream(**BODY, tools=[TOOL]) as stream:
+    with anthropic_sdk(main.lb) as client, client.messages.stream(**BODY, tools=[TOOL]) as stream:
         final = stream.get_final_message()
     assert final.stop_reason == "tool_use"
     tool_use = final.content[-1]
@@ -205,9 +180,10 @@ def test_sdk_stream_with_tools_gives_the_final_message(main: Rig) -> None:
 
 def test_sdk_tool_use_message_non_stream(main: Rig) -> None:
     main.first.queue(anthropic_message("", tool_uses=[("read_file", {"path": "a.txt"})]))
-    with sdk_client(main) as client:
+    with anthropic_sdk(main.lb) as client:
         message = client.messages.create(**BODY, tools=[TOOL])
-    assert [(block.type, getattr(block, "input", None)) for block in message.content] == [("tool_use", {"path": "a.txt"})]
+    blocks = [(block.type, getattr(block, "input", None)) for block in message.content]
+    assert blocks == [("tool_use", {"path": "a.txt"})]
 
 
 # --- what the provider receives --------------------------------------------------------------
@@ -297,7 +273,7 @@ def test_when_nobody_answers_the_client_gets_a_retryable_529(main: Rig) -> None:
     main.second.queue(drop())
     response = main.post()
     assert response.status_code == 529
-    assert error_of(response)["type"] == "overloaded_error"
+    assert anthropic_error_of(response)["type"] == "overloaded_error"
     assert int(response.headers["retry-after"]) >= 1
 
 
@@ -308,7 +284,7 @@ def test_when_every_provider_fails_the_client_gets_their_retryable_status(
     main.second.queue(anthropic_error(second_status))
     response = main.post()
     assert response.status_code in (first_status, second_status)
-    message = error_of(response)["message"]
+    message = anthropic_error_of(response)["message"]
     assert "primary" in message and "secondary" in message
     assert int(response.headers["retry-after"]) >= 1
     assert "x-request-id" in response.headers
@@ -319,7 +295,7 @@ def test_failed_stream_all_round_is_a_json_error_not_a_broken_stream(main: Rig) 
     main.second.queue(anthropic_error(529))
     response = main.post(stream=True)
     assert response.status_code == 529
-    assert error_of(response)["type"] == "overloaded_error"
+    assert anthropic_error_of(response)["type"] == "overloaded_error"
 
 
 def test_a_stream_is_forwarded_as_it_arrives(main: Rig) -> None:
@@ -327,7 +303,8 @@ def test_a_stream_is_forwarded_as_it_arrives(main: Rig) -> None:
     started = time.monotonic()
     with requests.post(main.lb.url + "/v1/messages", json={**BODY, "stream": True},
                        stream=True, timeout=TIMEOUT) as response:
-        arrivals = [(arrived - started, json.loads(frame.data)["type"]) for arrived, frame in iter_timed_frames(response)]
+        arrivals = [(arrived - started, json.loads(frame.data)["type"])
+                    for arrived, frame in iter_timed_frames(response)]
     first_content = next(at for at, kind in arrivals if kind == "content_block_delta")
     finished = arrivals[-1][0]
     assert arrivals[-1][1] == "message_stop"
@@ -349,7 +326,7 @@ def test_count_tokens_is_forwarded(main: Rig) -> None:
 
 
 def test_sdk_count_tokens(main: Rig) -> None:
-    with sdk_client(main) as client:
+    with anthropic_sdk(main.lb) as client:
         assert client.messages.count_tokens(model="claude-test-1", messages=BODY["messages"]).input_tokens == 42
 
 
@@ -358,7 +335,7 @@ def test_models_in_anthropic_format(main: Rig) -> None:
     listing = response.json()
     assert [model["id"] for model in listing["data"]] == ["claude-refused"]
     assert listing["data"][0]["type"] == "model" and listing["has_more"] is False
-    with sdk_client(main) as client:
+    with anthropic_sdk(main.lb) as client:
         assert [model.id for model in client.models.list()] == ["claude-refused"]
 
 
@@ -406,7 +383,7 @@ def test_no_key_ever_reaches_the_log(main: Rig) -> None:
 def test_without_a_key_the_client_gets_401_and_no_provider_is_contacted(strict: Rig) -> None:
     response = strict.post()
     assert response.status_code == 401
-    assert error_of(response)["type"] == "authentication_error"
+    assert anthropic_error_of(response)["type"] == "authentication_error"
     assert strict.post(headers={"x-api-key": "wrong"}).status_code == 401
     assert strict.first.requests == strict.second.requests == []
 
@@ -432,7 +409,7 @@ def test_bad_requests_are_refused_before_any_provider(strict: Rig, raw: bytes, s
     response = requests.post(strict.lb.url + "/v1/messages", data=raw, timeout=TIMEOUT,
                              headers={**AUTHORIZED, "content-type": "application/json"})
     assert response.status_code == status
-    assert fragment in error_of(response)["message"]
+    assert fragment in anthropic_error_of(response)["message"]
     assert strict.first.requests == []
     assert strict.post(headers=AUTHORIZED).status_code == 200  # still serving
 
@@ -442,7 +419,7 @@ def test_bad_requests_are_refused_before_any_provider(strict: Rig, raw: bytes, s
 def test_unknown_model_is_503_naming_the_configured_models(strict: Rig) -> None:
     response = strict.post(body={**BODY, "model": "gpt-4o"}, headers=AUTHORIZED)
     assert response.status_code == 503
-    message = error_of(response)["message"]
+    message = anthropic_error_of(response)["message"]
     assert "gpt-4o" in message and "claude-*" in message
     assert strict.first.requests == []
 
@@ -450,13 +427,13 @@ def test_unknown_model_is_503_naming_the_configured_models(strict: Rig) -> None:
 def test_unknown_path_is_a_json_404_listing_the_endpoints(strict: Rig) -> None:
     response = requests.post(strict.lb.url + "/v2/messages", json=BODY, headers=AUTHORIZED, timeout=TIMEOUT)
     assert response.status_code == 404
-    assert "/v1/messages" in error_of(response)["message"]
+    assert "/v1/messages" in anthropic_error_of(response)["message"]
 
 
 def test_wrong_method_is_a_json_405(strict: Rig) -> None:
     response = requests.get(strict.lb.url + "/v1/messages", headers=AUTHORIZED, timeout=TIMEOUT)
     assert response.status_code == 405
-    assert "GET" in error_of(response)["message"]
+    assert "GET" in anthropic_error_of(response)["message"]
 
 
 def test_health_shows_a_provider_without_its_key_as_disabled(strict: Rig) -> None:

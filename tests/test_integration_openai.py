@@ -9,12 +9,9 @@ One service, two fake backends (one OpenAI, one Anthropic) and the model name ch
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-import anthropic
-import openai
 import pytest
 import requests
 
@@ -23,11 +20,14 @@ from support.fake_backend import (
     openai_completion, openai_stream, status,
 )
 from support.lb_process import LoadBalancerProcess, anthropic_provider, openai_provider, providers_config
+from support.service_rig import (
+    CLIENT_TIMEOUT, anthropic_error_of, anthropic_sdk, openai_sdk, wait_until_rested,
+)
 from support.sse_validation import check_anthropic_stream, read_openai_stream
 
 pytestmark = pytest.mark.integration
 
-TIMEOUT = 10.0
+TIMEOUT = CLIENT_TIMEOUT
 BODY = {"model": "claude-test-1", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
 THINKING = {"type": "enabled", "budget_tokens": 1024}
 TOOLS = [{"name": "read_file", "description": "Read a file",
@@ -86,27 +86,6 @@ def rig(rig_process: Rig) -> Rig:
     return rig_process
 
 
-def wait_until_rested(lb: LoadBalancerProcess, timeout: float = 5.0) -> None:
-    """Block until no provider is cooling down, so one test's failures do not steer the next."""
-    deadline = time.monotonic() + timeout
-    while True:
-        providers = requests.get(lb.url + "/health", timeout=TIMEOUT).json()["providers"]
-        if not any(entry["state"] == "cooling_down" for entry in providers):
-            return
-        assert time.monotonic() < deadline, providers
-        time.sleep(0.05)
-
-
-def anthropic_sdk(rig: Rig) -> anthropic.Anthropic:
-    """The anthropic SDK pointed at the service."""
-    return anthropic.Anthropic(base_url=rig.lb.url, api_key="client-key", max_retries=0, timeout=TIMEOUT)
-
-
-def openai_sdk(rig: Rig) -> openai.OpenAI:
-    """The openai SDK pointed at the service's front door."""
-    return openai.OpenAI(base_url=rig.lb.url + "/v1", api_key="x", max_retries=0, timeout=TIMEOUT)
-
-
 def tool_inputs(blocks: Any) -> list[tuple[str, dict[str, Any]]]:
     """(name, input) of the tool_use blocks of an SDK message."""
     return [(block.name, block.input) for block in blocks if block.type == "tool_use"]
@@ -116,7 +95,7 @@ def tool_inputs(blocks: Any) -> list[tuple[str, dict[str, Any]]]:
 
 def test_a_message_from_an_openai_backend(rig: Rig) -> None:
     rig.openai_backend.queue(openai_completion("Hi from OpenAI", usage=(12, 4)))
-    with anthropic_sdk(rig) as client:
+    with anthropic_sdk(rig.lb) as client:
         message = client.messages.create(**BODY)
     assert [block.text for block in message.content] == ["Hi from OpenAI"]
     assert (message.stop_reason, message.usage.input_tokens, message.usage.output_tokens) == ("end_turn", 12, 4)
@@ -159,7 +138,7 @@ def test_parallel_tool_calls_split_over_many_chunks_stream_as_valid_blocks(rig: 
 def test_the_sdk_stream_parser_accepts_tool_calls_and_rebuilds_them(rig: Rig, interleave: bool) -> None:
     rig.openai_backend.queue(openai_stream([], tool_calls=[READ_CALL, SHELL_CALL], split_arguments=20,
                                            interleave_parallel=interleave))
-    with anthropic_sdk(rig) as client, client.messages.stream(**BODY, tools=TOOLS) as stream:
+    with anthropic_sdk(rig.lb) as client, client.messages.stream(**BODY, tools=TOOLS) as stream:
         final = stream.get_final_message()
     assert tool_inputs(final.content) == [READ_CALL, SHELL_CALL]
     assert all(block.id for block in final.content)
@@ -167,7 +146,7 @@ def test_the_sdk_stream_parser_accepts_tool_calls_and_rebuilds_them(rig: Rig, in
 
 def test_native_tool_calls_in_a_message(rig: Rig) -> None:
     rig.openai_backend.queue(openai_completion(None, tool_calls=[READ_CALL, SHELL_CALL]))
-    with anthropic_sdk(rig) as client:
+    with anthropic_sdk(rig.lb) as client:
         message = client.messages.create(**BODY, tools=TOOLS)
     assert tool_inputs(message.content) == [READ_CALL, SHELL_CALL]
     assert message.stop_reason == "tool_use"
@@ -187,7 +166,7 @@ def test_reasoning_becomes_thinking_only_when_asked(rig: Rig, thinking_requested
 
 def test_the_sdk_accepts_a_thinking_stream(rig: Rig) -> None:
     rig.openai_backend.queue(openai_stream(["Answer"], reasoning_chunks=["hmm ", "ok"]))
-    with anthropic_sdk(rig) as client, client.messages.stream(**BODY, thinking=THINKING) as stream:
+    with anthropic_sdk(rig.lb) as client, client.messages.stream(**BODY, thinking=THINKING) as stream:
         final = stream.get_final_message()
     assert [block.type for block in final.content] == ["thinking", "text"]
     assert final.content[0].thinking == "hmm ok"
@@ -246,10 +225,9 @@ def test_a_broken_openai_answer_with_no_other_provider_is_an_anthropic_error(rig
     rig.openai_backend.queue(failure)
     response = rig.post({**BODY, "model": "solo-1"})
     assert response.status_code in (502, 529), response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["type"] == "error" and body["error"]["type"] in ("api_error", "overloaded_error")
-    assert "<html>" not in body["error"]["message"]
+    error = anthropic_error_of(response)
+    assert error["type"] in ("api_error", "overloaded_error")
+    assert "<html>" not in error["message"]
     assert "retry-after" in response.headers
 
 
@@ -257,8 +235,7 @@ def test_an_openai_400_html_page_is_passed_on_as_an_anthropic_400(rig: Rig) -> N
     rig.openai_backend.queue(status(400, body=b"<html>bad request</html>", content_type="text/html"))
     response = rig.post(BODY)
     assert response.status_code == 400
-    assert response.json()["type"] == "error"
-    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert anthropic_error_of(response)["type"] == "invalid_request_error"
     assert rig.anthropic_backend.requests == []
 
 
@@ -289,7 +266,7 @@ def queue_tool_answer(rig: Rig, provider: str, stream: bool) -> None:
 
 @pytest.mark.parametrize("model, provider", FRONT_DOOR)
 def test_openai_sdk_non_stream(rig: Rig, model: str, provider: str) -> None:
-    with openai_sdk(rig) as client:
+    with openai_sdk(rig.lb) as client:
         completion = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
     assert completion.choices[0].message.content == "Hello"
     assert completion.choices[0].finish_reason == "stop"
@@ -298,7 +275,7 @@ def test_openai_sdk_non_stream(rig: Rig, model: str, provider: str) -> None:
 @pytest.mark.parametrize("model, provider", FRONT_DOOR)
 def test_openai_sdk_non_stream_with_tools(rig: Rig, model: str, provider: str) -> None:
     queue_tool_answer(rig, provider, stream=False)
-    with openai_sdk(rig) as client:
+    with openai_sdk(rig.lb) as client:
         raw = client.chat.completions.with_raw_response.create(
             model=model, messages=[{"role": "user", "content": "read it"}], tools=OPENAI_TOOLS)
     completion = raw.parse()
@@ -312,7 +289,7 @@ def test_openai_sdk_non_stream_with_tools(rig: Rig, model: str, provider: str) -
 @pytest.mark.parametrize("model, provider", FRONT_DOOR)
 def test_openai_sdk_stream_with_tools(rig: Rig, model: str, provider: str) -> None:
     queue_tool_answer(rig, provider, stream=True)
-    with openai_sdk(rig) as client:
+    with openai_sdk(rig.lb) as client:
         chunks = list(client.chat.completions.create(
             model=model, messages=[{"role": "user", "content": "read it"}], tools=OPENAI_TOOLS, stream=True))
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
@@ -347,7 +324,7 @@ def test_front_door_passes_the_openai_body_through_to_an_openai_backend(rig: Rig
 
 def test_front_door_fails_over_from_openai_to_anthropic(rig: Rig) -> None:
     rig.openai_backend.queue(anthropic_error(529))
-    with openai_sdk(rig) as client:
+    with openai_sdk(rig.lb) as client:
         raw = client.chat.completions.with_raw_response.create(
             model="claude-test-1", messages=[{"role": "user", "content": "hi"}])
     assert raw.headers["x-lb-provider"] == "an"
