@@ -258,6 +258,16 @@ def test_failure_before_content_fails_over_invisibly(main: Rig, failure: Any, st
     assert len(main.first.requests) == len(main.second.requests) == 1
 
 
+def test_a_stream_broken_after_content_ends_cleanly_with_an_error_event(main: Rig) -> None:
+    main.first.queue(anthropic_stream(["partial ", "answer"], break_after=4))  # start, ping, block start, 1 delta
+    response = main.post(stream=True)
+    assert response.status_code == 200
+    stream = check_anthropic_stream(response.content, allow_error=True)
+    assert stream.text == "partial "
+    assert stream.error is not None and stream.count("message_start") == 1
+    assert main.second.requests == []  # content was sent: a second answer would be spliced onto it
+
+
 def test_a_400_comes_back_as_is_and_is_not_retried(main: Rig) -> None:
     main.first.queue(anthropic_error(400, message="messages.0: bad block"))
     response = main.post()
