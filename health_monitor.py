@@ -131,7 +131,7 @@ class HealthMonitor:
         if self.is_prober and self._probe_is_due():
             self._last_probe = self._clock()
             write_results(self._results_path, self._probe(self._holder.current))
-        self._load_if_changed()
+        self.load_results()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -161,7 +161,13 @@ class HealthMonitor:
             os.close(self._lock_file)  # closing the descriptor drops the flock
             self._lock_file = None
 
-    def _load_if_changed(self) -> None:
+    @property
+    def results_path(self) -> Path:
+        """The file the prober writes and every worker reads."""
+        return self._results_path
+
+    def load_results(self) -> None:
+        """Pick up results the prober wrote since the last look and feed them to the balancer."""
         try:
             mtime = self._results_path.stat().st_mtime_ns
         except FileNotFoundError:

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
@@ -18,7 +16,6 @@ from metrics import METRICS_CONTENT_TYPE, Metrics
 from rate_limit import RateLimiter
 from request_record import RequestRecord
 
-log = logging.getLogger("loadbalancer")
 bp = Blueprint("operations", __name__)
 
 HEADER_LINE_OVERHEAD = 4  # ": " and CRLF per header line

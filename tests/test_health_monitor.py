@@ -146,9 +146,9 @@ def test_results_survive_the_file_round_trip_and_garbage_is_ignored(tmp_path: Pa
 
 def test_health_answers_from_the_last_probe_and_says_when_it_was_taken(client: Any, app: Any) -> None:
     monitor = app.extensions["loadbalancer"].monitor
-    write_results(monitor._results_path, [ProbeResult("primary", False, None, None, (),
+    write_results(monitor.results_path, [ProbeResult("primary", False, None, None, (),
                                                       "connection refused", 1700000000.0)])
-    monitor._load_if_changed()
+    monitor.load_results()
     started = time.monotonic()
     report = client.get("/health").get_json()
     assert time.monotonic() - started < 1.0
