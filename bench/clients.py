@@ -39,9 +39,9 @@ class WrkResult:
 
 def run_wrk(url: str, body_file: Path, model: str, *, connections: int, threads: int,
             seconds: float) -> WrkResult:
-    """POST the body to url for `seconds` with wrk; raises when wrk fails."""
+    """POST the body to url for `seconds` (whole seconds: wrk takes no fractions); raises when wrk fails."""
     env = {**os.environ, "BENCH_BODY": str(body_file), "BENCH_MODEL": model}
-    command = ["wrk", f"-c{connections}", f"-t{threads}", f"-d{seconds:g}s", "--timeout", "10s",
+    command = ["wrk", f"-c{connections}", f"-t{threads}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
                "-s", str(WRK_SCRIPT), url]
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
     for line in completed.stdout.splitlines():
