@@ -18,7 +18,7 @@ from backends import (MessageAnswer, is_openai_passthrough, build_upstream_reque
                       decode_message_answer, stream_pipeline, upstream_error_message)
 from balancer import RequestNeeds, affinity_key_for
 from config import ProviderConfig
-from errors import (AllProvidersFailed, NoProviderForModel, UpstreamError, UpstreamHTTPError)
+from errors import (AllProvidersFailed, InvalidRequest, NoProviderForModel, UpstreamError, UpstreamHTTPError)
 from inbound import MessagesRequest
 from request_record import RequestRecord
 from runtime import Runtime
@@ -59,6 +59,9 @@ def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_heade
     if not balancer.serving(request.model):
         raise NoProviderForModel(_no_provider_message(runtime, request.model))
     needs = RequestNeeds.from_body(request.body, len(request.raw))
+    if balancer.seconds_until_available(needs) is None:
+        # No provider's declared capabilities fit: retrying would never help, so no 529.
+        raise InvalidRequest(_no_capable_provider_message(request, needs))
     affinity = affinity_key_for(request.body, client_headers) if routing.affinity else None
     deadline = time.monotonic() + routing.deadline
     tried: set[str] = set()
@@ -233,6 +236,14 @@ def _no_provider_message(runtime: Runtime, model: str) -> str:
                 "(see GET /health)")
     listing = ", ".join(models) if models else "(patterns only)"
     return f"no provider serves model {model!r}; configured models: {listing}"
+
+
+def _no_capable_provider_message(request: MessagesRequest, needs: RequestNeeds) -> str:
+    wants = ["images"] if needs.has_images else []
+    wants += ["extended thinking"] if needs.wants_thinking else []
+    wants += [f"max_tokens {needs.max_tokens}", f"about {needs.estimated_input_tokens} input tokens"]
+    return (f"no provider for model {request.model!r} can take this request (it needs {', '.join(wants)}); "
+            "see the providers' capabilities in providers.json")
 
 
 def _all_failed(runtime: Runtime, request: MessagesRequest, needs: RequestNeeds,
