@@ -6,7 +6,6 @@ pins) is the one every request sees; providers "a" and "b" are fake backends on 
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from typing import Any, Callable, Iterator
 
@@ -103,7 +102,7 @@ def test_latency_prefers_the_faster_provider_and_still_explores(two) -> None:
     a.default = slow_first_byte(0)
     b.default = slow_first_byte(0.1)
     later = [served_by(process) for _ in range(60)]
-    assert later[-10:].count("a") >= 8
+    assert later[-20:].count("a") >= 13  # exploration still sends about 1 in 10 to b
 
 
 # --- affinity --------------------------------------------------------------------------

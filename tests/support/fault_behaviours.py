@@ -12,7 +12,6 @@ import random
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import requests
@@ -79,18 +78,6 @@ class RandomFailures:
             else:
                 self.failed += 1
         (failure or AutoReply())(exchange)
-
-
-@dataclass(frozen=True)
-class CountingBehaviour:
-    """Answer like `then`, counting calls into a shared list (for per-backend tallies)."""
-
-    then: Behaviour
-    calls: list
-
-    def __call__(self, exchange: Exchange) -> None:
-        self.calls.append(time.monotonic())
-        self.then(exchange)
 
 
 def stop_quickly(pid: int) -> None:
