@@ -229,12 +229,13 @@ def _stream_rest(first: bytes, chunks: Iterator[bytes | None], pipeline, record:
 
 
 def _no_provider_message(runtime: Runtime, model: str) -> str:
-    models = runtime.config.model_names()
-    enabled = [provider.name for provider in runtime.config.providers if provider.enabled]
+    enabled = [provider for provider in runtime.config.providers if provider.enabled]
     if not enabled:
         return (f"no provider serves model {model!r}: every configured provider is disabled "
                 "(see GET /health)")
-    listing = ", ".join(models) if models else "(patterns only)"
+    # Globs included: a file with only "claude-*" must still tell the client what to ask for.
+    patterns = dict.fromkeys(route.pattern for provider in enabled for route in provider.models)
+    listing = ", ".join(patterns) or "*"
     return f"no provider serves model {model!r}; configured models: {listing}"
 
 
