@@ -111,8 +111,7 @@ def start_load_balancer(rundir: Path, providers_file: Path, settings: WorkerSett
     port = free_port()
     env = {**os.environ, "PROVIDERS_FILE": str(providers_file), "LB_WORKER_CLASS": settings.worker_class,
            "LB_WORKERS": str(settings.workers), "LB_THREADS": str(settings.threads),
-           "LB_WORKER_CONNECTIONS": str(settings.worker_connections), "LB_WATCH_CONFIG": "0",
-           "LOG_LEVEL": "warning"}
+           "LB_WORKER_CONNECTIONS": str(settings.worker_connections)}
     log = open(rundir / f"gunicorn-{settings.worker_class}.log", "ab")
     started = time.monotonic()
     process = subprocess.Popen(

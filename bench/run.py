@@ -29,10 +29,12 @@ from procs import (REPO, Service, WorkerSettings, memory_bytes, start_load_balan
 RESULTS = REPO / "bench" / "RESULTS.md"
 TOOLCALLS_BENCH = REPO / "bench" / "toolcalls.py"
 GEVENT = WorkerSettings("gevent", workers=2, worker_connections=2000)
-GTHREAD = WorkerSettings("gthread", workers=2, threads=600)
+GTHREAD = WorkerSettings("gthread", workers=2, threads=1000)
 LONG_STREAM_COUNTS = (100, 400, 1000)
 MEMORY_SAMPLE_SECONDS = 0.5
 STARTUP_SAMPLES = 3
+# Everything from this heading on in RESULTS.md is written by hand and kept across runs.
+NOTES_HEADING = "## Notes (kept across runs)"
 
 
 def providers_config(nginx_port: int, slow_port: int) -> dict:
@@ -220,7 +222,9 @@ def write_results(table: str, arguments: argparse.Namespace, main_settings: Work
              *machine_description(), settings,
              f"- load average before / after: {' '.join(load_before)} / {' '.join(load_after)}", "",
              table, "", "## Tool-call parser (bench/toolcalls.py)", "", "```", toolcalls, "```", ""]
-    RESULTS.write_text("\n".join(lines))
+    previous = RESULTS.read_text() if RESULTS.exists() else ""
+    notes = previous[previous.index(NOTES_HEADING):] if NOTES_HEADING in previous else ""
+    RESULTS.write_text("\n".join(lines) + ("\n" + notes if notes else ""))
 
 
 if __name__ == "__main__":
