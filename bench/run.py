@@ -161,6 +161,7 @@ def toolcalls_benchmark(limit_seconds: float) -> str:
 
 
 def parse_arguments() -> argparse.Namespace:
+    """Durations, repeats and which worker classes to run."""
     parser = argparse.ArgumentParser(description="Benchmark the load balancer against nginx and a paced upstream.")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="repeats of the latency measurements")

@@ -226,6 +226,7 @@ def long_streams(bench: Bench, service: Service | None, counts: tuple[int, ...],
 
 
 def _own_cpu_seconds() -> float:
+    """CPU used by this process, which is the scenario 5 client."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
