@@ -92,7 +92,7 @@ class Metrics:
             if attempt.outcome not in ("ok", "pending") and not attempt.outcome.endswith("passed through"):
                 self.failovers.labels(attempt.provider, attempt.outcome).inc()
         if record.attempts:
-            self.latency.labels(provider).observe(record.fields()["latency_ms"] / 1000.0)
+            self.latency.labels(provider).observe(record.elapsed_seconds)
         if record.first_byte_seconds is not None:
             self.first_token.labels(provider).observe(record.first_byte_seconds)
         if record.input_tokens:

@@ -78,6 +78,11 @@ class RequestRecord:
         return None
 
     @property
+    def elapsed_seconds(self) -> float:
+        """Seconds since the request arrived."""
+        return time.monotonic() - self.started
+
+    @property
     def failovers(self) -> int:
         """Attempts that failed before the one that answered."""
         return sum(1 for attempt in self.attempts if attempt.outcome not in ("ok", "pending")
@@ -100,7 +105,7 @@ class RequestRecord:
             "client": self.client, "model": self.model, "stream": self.stream,
             "status": self.status, "provider": self.provider,
             "attempts": [f"{a.provider}:{a.outcome}:{a.seconds * 1000:.0f}ms" for a in self.attempts],
-            "latency_ms": round((time.monotonic() - self.started) * 1000, 1),
+            "latency_ms": round(self.elapsed_seconds * 1000, 1),
             "first_byte_ms": None if self.first_byte_seconds is None else round(self.first_byte_seconds * 1000, 1),
             "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
             "text_tool_calls": {"parsed": stats.parsed, "repaired": stats.repaired, "rejected": stats.rejected},

@@ -21,7 +21,7 @@ from toolcall_rewrite import ToolCallStats, ToolCallStreamRewriter
 _CONTENT_EVENTS = frozenset({"content_block_start", "content_block_delta"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutFrame:
     """Bytes for the client, and whether they carry content."""
 
