@@ -26,7 +26,6 @@ from request_record import RequestRecord, new_request_id
 log = logging.getLogger("loadbalancer")
 bp = Blueprint("loadbalancer", __name__)
 
-MESSAGES_PATHS = ("/", "/v1", "/v1/", "/v1/messages")
 ENDPOINTS = [
     "POST /v1/messages (also POST / and POST /v1): the Anthropic Messages API",
     "POST /v1/messages/count_tokens",
@@ -102,7 +101,13 @@ def _read_body() -> bytes:
     if mimetype and mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
         raise LoadBalancerError(f"content-type {mimetype!r} is not supported; send application/json",
                                 status=415)
-    return request.get_data(cache=False)
+    # A chunked body announces no length: read at most one byte past the limit of the
+    # running configuration (it may have been reloaded) to tell "too large" apart.
+    request.max_content_length = limits.max_body_bytes + 1
+    body = request.get_data(cache=False)
+    if len(body) > limits.max_body_bytes:
+        raise RequestTooLarge(f"request body is larger than the limit of {limits.max_body_bytes} bytes")
+    return body
 
 
 def _send(result: ProxyResult, record: RequestRecord) -> Response:

@@ -424,6 +424,15 @@ def test_bad_requests_are_refused_before_any_provider(strict: Rig, raw: bytes, s
     assert strict.post(headers=AUTHORIZED).status_code == 200  # still serving
 
 
+@pytest.mark.parametrize("size, status", [(5000, 413), (200, 200)])
+def test_a_chunked_body_is_held_to_the_same_limit(strict: Rig, size: int, status: int) -> None:
+    raw = json.dumps({**BODY, "padding": "x" * size}).encode()
+    chunks = (raw[start:start + 512] for start in range(0, len(raw), 512))  # no content-length
+    response = requests.post(strict.lb.url + "/v1/messages", data=chunks, timeout=TIMEOUT,
+                             headers={**AUTHORIZED, "content-type": "application/json"})
+    assert response.status_code == status, response.text
+
+
 def test_unknown_model_is_503_naming_the_configured_models(strict: Rig) -> None:
     response = strict.post(body={**BODY, "model": "gpt-4o"}, headers=AUTHORIZED)
     assert response.status_code == 503
