@@ -169,30 +169,34 @@ def _json_result(provider: ProviderConfig, body: bytes) -> ProxyResult:
 
 def _open_stream(runtime: Runtime, provider: ProviderConfig, request: MessagesRequest,
                  record: RequestRecord, answer, tool_names) -> ProxyResult:
-    """Read the stream up to its first content frame; then hand the rest to a generator."""
-    client = runtime.clients[provider.name]
+    """Read the stream up to its first content frame; then hand the rest to a generator.
+
+    Nothing can be sent before the first content, so this part reads in the request's own
+    thread (bounded by the provider's read timeout): the reader thread that sends pings is
+    only started once the stream is committed, which keeps it off the first event's path.
+    """
     pipeline = stream_pipeline(provider, request, tool_names)
-    chunks = client.iter_chunks(answer, first_timeout=provider.timeout.read,
-                                idle_timeout=provider.timeout.idle)
     held: list[bytes] = []
+    has_content = False
     try:
-        for chunk in chunks:
-            if chunk is None:
-                continue  # silence before any content: nothing to keep alive yet
+        while not has_content and (chunk := answer.read_chunk()):
             frames = pipeline.feed(chunk)
             held.extend(frame.data for frame in frames)
-            if any(frame.content for frame in frames):
-                break
-        else:
-            # The whole stream ended before any content (an empty answer is still an answer).
+            has_content = any(frame.content for frame in frames)
+        if not has_content:
             held.extend(frame.data for frame in pipeline.end())
-            record.tool_call_stats.add(pipeline.tool_call_stats)
-            record.input_tokens, record.output_tokens = pipeline.usage.input_tokens, pipeline.usage.output_tokens
-            # Complete already: send it as one body, so the request is logged like any other.
-            return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE}, b"".join(held), provider.name)
     except UpstreamError:
-        chunks.close()
+        answer.close()
         raise
+    if not has_content:
+        # The whole stream ended before any content (an empty answer is still an answer):
+        # send it as one body, so the request is logged like any other.
+        answer.close()
+        record.tool_call_stats.add(pipeline.tool_call_stats)
+        record.input_tokens, record.output_tokens = pipeline.usage.input_tokens, pipeline.usage.output_tokens
+        return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE}, b"".join(held), provider.name)
+    chunks = runtime.clients[provider.name].iter_chunks(
+        answer, first_timeout=provider.timeout.idle, idle_timeout=provider.timeout.idle)
     body = _stream_rest(b"".join(held), chunks, pipeline, record)
     return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE, "cache-control": "no-cache"},
                        body, provider.name)

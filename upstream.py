@@ -75,6 +75,13 @@ class UpstreamResponse:
                 except OSError:
                     pass  # already disconnected: nothing left to stop
 
+    def read_chunk(self) -> bytes:
+        """Whatever part of the body has arrived (read1 never waits to fill); b"" at its end.
+
+        At the end urllib3 hands the connection back to the pool by itself.
+        """
+        return _read_chunk(self.response, self.provider.name)
+
     def close(self) -> None:
         """Release the connection (safe to call twice); an unfinished body is shut down first."""
         self.shut_down()
@@ -185,7 +192,7 @@ class ProviderClient:
     def _read_into(self, answer: UpstreamResponse, chunks: queue.Queue) -> None:
         """Reader thread body: push chunks, then _STREAM_END or the error."""
         try:
-            for chunk in _raw_chunks(answer.response, self.provider.name):
+            while chunk := answer.read_chunk():
                 chunks.put(chunk)
             chunks.put(_STREAM_END)
         except UpstreamError as err:
@@ -234,15 +241,10 @@ def _prepare(method: str, url: str, headers: Mapping[str, str], body: bytes | No
     return prepared
 
 
-def _raw_chunks(response: requests.Response, provider: str) -> Iterator[bytes]:
-    """Read the body as it arrives (read1 returns whatever is there, never waits to fill)."""
-    raw = response.raw
+def _read_chunk(response: requests.Response, provider: str) -> bytes:
+    """Whatever part of the body has arrived (read1 never waits to fill); b"" at its end."""
     try:
-        while True:
-            chunk = raw.read1(READ_CHUNK_BYTES)
-            if not chunk:
-                return
-            yield chunk
+        return response.raw.read1(READ_CHUNK_BYTES)
     except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as err:
         raise UpstreamStreamBroken(provider, "stream stalled (read timeout)") from err
     except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError) as err:

@@ -152,6 +152,15 @@ def test_every_messages_path_answers_a_stream(main: Rig, path: str) -> None:
     assert response.headers["x-lb-provider"] == "primary"
 
 
+def test_streams_reuse_the_pooled_connection_to_the_provider(main: Rig) -> None:
+    # A stream read to its end must leave its connection in the pool: a new TCP (and, for a
+    # real provider, TLS) handshake per stream would add tens of milliseconds to each.
+    for _ in range(3):
+        main.first.queue(anthropic_stream(["Hel", "lo"]))
+        assert check_anthropic_stream(main.post(stream=True).content).text == "Hello"
+    assert len({request.client_port for request in main.first.requests}) == 1
+
+
 def test_claude_codes_accept_json_with_stream_true_gets_a_stream(main: Rig) -> None:
     response = main.post(stream=True, headers={"accept": "application/json"})
     assert response.headers["content-type"].startswith("text/event-stream")

@@ -44,6 +44,7 @@ class RecordedRequest:
     headers: CaseInsensitiveDict
     body: bytes
     json: Any
+    client_port: int = 0  # the load balancer's side of the connection: same port, same connection
 
 
 
@@ -144,7 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             decoded = None
         return RecordedRequest(self.command, parts.path, parts.query,
-                               CaseInsensitiveDict(self.headers.items()), body, decoded)
+                               CaseInsensitiveDict(self.headers.items()), body, decoded,
+                               self.client_address[1])
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
