@@ -71,9 +71,10 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         register_cli(app)
         return app
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body_bytes
-    for provider in config.providers:
-        if not provider.enabled:
-            log.warning("provider %s disabled: %s", provider.name, provider.disabled_reason)
+    if not os.environ.get("LB_DISABLED_PROVIDERS_LOGGED"):  # gunicorn's master said it already
+        for provider in config.providers:
+            if not provider.enabled:
+                log.warning("provider %s disabled: %s", provider.name, provider.disabled_reason)
     holder = RuntimeHolder(Runtime.build(config))
     state = LoadBalancerState(holder, path, os.environ.get("LOG_FORMAT", "").lower() == "json")
     app.extensions["loadbalancer"] = state

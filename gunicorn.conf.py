@@ -61,11 +61,16 @@ def on_starting(server):
     from config import ConfigError, load_config
 
     try:
-        load_config(providers_file_path(None))
+        config = load_config(providers_file_path(None))
     except ConfigError as err:
         sys.stderr.write(f"configuration error: {err}\n")
         sys.stderr.flush()
         os._exit(1)
+    # Said once here rather than once per worker; the workers inherit the marker.
+    for provider in config.providers:
+        if not provider.enabled:
+            server.log.warning("provider %s disabled: %s", provider.name, provider.disabled_reason)
+    os.environ["LB_DISABLED_PROVIDERS_LOGGED"] = "1"
 
     _reset_shared_state()
 

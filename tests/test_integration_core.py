@@ -471,6 +471,23 @@ def test_health_shows_a_provider_without_its_key_as_disabled(strict: Rig) -> Non
     assert CLIENT_KEY not in strict.lb.log_text()
 
 
+def test_a_disabled_provider_is_said_once_at_start_even_with_several_workers(tmp_path: Path) -> None:
+    config = providers_config(
+        anthropic_provider("off", f"http://127.0.0.1:{closed_port()}", api_key=f"${{{UNSET_VARIABLE}}}"))
+    lb = LoadBalancerProcess(config, workers=2, workdir=tmp_path).start()
+    try:
+        wait_for_workers = time.monotonic() + 5
+        while lb.log_text().count("Booting worker") < 2 and time.monotonic() < wait_for_workers:
+            time.sleep(0.05)
+        time.sleep(1.0)  # let the second worker finish create_app, where a repeat would be said
+        log = lb.log_text()
+    finally:
+        lb.stop()
+    assert log.count("Booting worker") == 2
+    assert log.count("provider off disabled") == 1
+    assert UNSET_VARIABLE in log
+
+
 def test_a_failed_provider_is_skipped_while_it_cools_down(strict: Rig) -> None:
     strict.first.queue(anthropic_error(500))
     assert strict.post(headers=AUTHORIZED).headers["x-lb-provider"] == "second"
