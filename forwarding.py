@@ -42,14 +42,6 @@ class ProxyResult:
     dialect: str = "anthropic"   # "openai" when an OpenAI provider's answer passed through
 
 
-class _Committed(Exception):
-    """Internal: an attempt produced an answer to return."""
-
-    def __init__(self, result: ProxyResult) -> None:
-        super().__init__("committed")
-        self.result = result
-
-
 def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_headers: Mapping[str, str],
                         record: RequestRecord, *, count_tokens: bool = False,
                         sleep: Callable[[float], None] = time.sleep) -> ProxyResult:
@@ -83,9 +75,7 @@ def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_heade
         provider = plan[0]
         tried.add(provider.name)
         try:
-            _attempt(runtime, provider, request, client_headers, record, affinity, count_tokens)
-        except _Committed as committed:
-            return committed.result
+            return _attempt(runtime, provider, request, client_headers, record, affinity, count_tokens)
         except UpstreamError as err:
             failures.append((provider, err))
     raise _all_failed(runtime, request, needs, failures)
@@ -114,8 +104,8 @@ def _wait_before_next_round(runtime: Runtime, needs: RequestNeeds, deadline: flo
 
 def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesRequest,
              client_headers: Mapping[str, str], record: RequestRecord, affinity: str | None,
-             count_tokens: bool) -> None:
-    """One try at one provider: raises _Committed with the answer, or an UpstreamError."""
+             count_tokens: bool) -> ProxyResult:
+    """One try at one provider: its answer, or an UpstreamError to fail over on."""
     balancer = runtime.balancer
     client = runtime.clients[provider.name]
     attempt = record.start_attempt(provider.name)
@@ -139,7 +129,7 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
         balancer.released(provider.name)
         status, body = client_error_answer(provider, err)
         attempt.finish(f"{err.status} passed through")
-        raise _Committed(ProxyResult(status, {"content-type": JSON_CONTENT_TYPE}, body, provider.name))
+        return ProxyResult(status, {"content-type": JSON_CONTENT_TYPE}, body, provider.name)
     except UpstreamError as err:
         _record_failure(balancer, attempt, provider, err)
         raise
@@ -149,7 +139,7 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
     record.first_byte_seconds = first_byte
     if is_openai_passthrough(provider, request):
         result.dialect = "openai"
-    raise _Committed(result)
+    return result
 
 
 def _record_failure(balancer, attempt, provider: ProviderConfig, err: UpstreamError) -> None:
