@@ -8,7 +8,7 @@ gives the frames that end a stream cleanly when it breaks after content was sent
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 
@@ -73,20 +73,17 @@ class _OpenBlockTracker:
         return frames
 
 
-@dataclass
-class AnthropicStreamPipeline:
-    """An Anthropic provider's stream, forwarded raw unless tool calls must be rewritten."""
+class _StreamPipeline:
+    """What every pipeline shares: SSE decoding, the optional tool-call rewriter, usage, and
+    the open-block bookkeeping that lets a broken stream end cleanly."""
 
-    provider: str
-    rewriter: ToolCallStreamRewriter | None = None
-    usage: StreamUsage = field(default_factory=StreamUsage)
-
-    def __post_init__(self) -> None:
+    def __init__(self, provider: str, rewriter: ToolCallStreamRewriter | None = None) -> None:
+        self.provider = provider
+        # An inactive rewriter (no tools, or tool_calls "off") would only cost time.
+        self.rewriter = rewriter if rewriter is not None and rewriter.active else None
+        self.usage = StreamUsage()
         self._decoder = SSEDecoder()
         self._tracker = _OpenBlockTracker()
-        self._saw_stop = False
-        if self.rewriter is not None and not self.rewriter.active:
-            self.rewriter = None
 
     @property
     def tool_call_stats(self) -> ToolCallStats:
@@ -100,20 +97,45 @@ class AnthropicStreamPipeline:
             self._handle(frame, out)
         return out
 
-    def end(self) -> list[OutFrame]:
-        """The upstream ended; raises when it ended before message_stop."""
-        out: list[OutFrame] = []
-        for frame in self._decoder.finish():
-            self._handle(frame, out)
-        if not self._saw_stop:
-            raise UpstreamStreamBroken(self.provider, "stream ended before message_stop")
-        return out
-
     def close_after_failure(self, error_type: str, message: str) -> list[bytes]:
         """Frames that end the client's stream after a failure mid-stream."""
         if self._tracker.finished:
             return []
         return self._tracker.closing_frames(error_type, message)
+
+    def _finish_decoding(self) -> list[OutFrame]:
+        """Frames from a last frame the upstream did not terminate."""
+        out: list[OutFrame] = []
+        for frame in self._decoder.finish():
+            self._handle(frame, out)
+        return out
+
+    def _emit(self, events: list[dict], out: list[OutFrame]) -> None:
+        """Encode Anthropic events for the client, through the rewriter when there is one."""
+        for event in events:
+            produced = self.rewriter.feed(event) if self.rewriter is not None else [event]
+            for item in produced:
+                item_type = item["type"]
+                self._tracker.observe(item_type, item.get("index"))
+                out.append(OutFrame(encode_event(item), item_type in _CONTENT_EVENTS))
+
+    def _handle(self, frame: SSEFrame, out: list[OutFrame]) -> None:
+        raise NotImplementedError
+
+
+class AnthropicStreamPipeline(_StreamPipeline):
+    """An Anthropic provider's stream, forwarded raw unless tool calls must be rewritten."""
+
+    def __init__(self, provider: str, rewriter: ToolCallStreamRewriter | None = None) -> None:
+        super().__init__(provider, rewriter)
+        self._saw_stop = False
+
+    def end(self) -> list[OutFrame]:
+        """The upstream ended; raises when it ended before message_stop."""
+        out = self._finish_decoding()
+        if not self._saw_stop:
+            raise UpstreamStreamBroken(self.provider, "stream ended before message_stop")
+        return out
 
     def _handle(self, frame: SSEFrame, out: list[OutFrame]) -> None:
         event_type = frame.event
@@ -131,10 +153,7 @@ class AnthropicStreamPipeline:
             self._tracker.observe(event_type, event.get("index"))
             out.append(OutFrame(_normalised(frame), event_type in _CONTENT_EVENTS))
             return
-        for produced in self.rewriter.feed(event):
-            produced_type = produced["type"]
-            self._tracker.observe(produced_type, produced.get("index"))
-            out.append(OutFrame(encode_event(produced), produced_type in _CONTENT_EVENTS))
+        self._emit([event], out)
 
     def _record_usage(self, event_type: str, event: dict) -> None:
         if event_type == "message_start":
@@ -151,22 +170,48 @@ _PARSED_EVENTS = frozenset({"message_start", "message_delta", "message_stop",
                             "content_block_start", "content_block_stop", "error"})
 
 
-@dataclass
-class OpenAIStreamPipeline:
-    """An OpenAI provider's stream translated into a strict Anthropic stream."""
+class _OpenAIChunks(_StreamPipeline):
+    """Reading OpenAI chunk streams: [DONE], error chunks, finish reasons, usage."""
 
-    provider: str
-    translator: OpenAIStreamTranslator
-    rewriter: ToolCallStreamRewriter | None = None
-    usage: StreamUsage = field(default_factory=StreamUsage)
-
-    def __post_init__(self) -> None:
-        self._decoder = SSEDecoder()
-        self._tracker = _OpenBlockTracker()
+    def __init__(self, provider: str, rewriter: ToolCallStreamRewriter | None = None) -> None:
+        super().__init__(provider, rewriter)
         self._saw_done = False
         self._saw_finish_reason = False
-        if self.rewriter is not None and not self.rewriter.active:
-            self.rewriter = None
+
+    def _check_ended_properly(self) -> None:
+        if not self._saw_done and not self._saw_finish_reason:
+            raise UpstreamStreamBroken(self.provider, "stream ended before its last chunk")
+
+    def _read_chunk(self, frame: SSEFrame) -> dict | None:
+        """The chunk of a frame; None for [DONE]. Notes finish reasons and usage."""
+        if frame.data.strip() == b"[DONE]":
+            self._saw_done = True
+            return None
+        chunk = _decode_json(self.provider, frame)
+        if not isinstance(chunk, dict):
+            raise UpstreamBadResponse(self.provider, "stream chunk is not a JSON object")
+        if "error" in chunk and not chunk.get("choices"):
+            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+            raise UpstreamErrorEvent(self.provider, {"type": "api_error",
+                                                     "message": str(error.get("message", "error"))},
+                                     frame.raw)
+        if any(isinstance(choice, dict) and choice.get("finish_reason")
+               for choice in chunk.get("choices") or ()):
+            self._saw_finish_reason = True
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage.input_tokens = _int(usage.get("prompt_tokens")) or self.usage.input_tokens
+            self.usage.output_tokens = _int(usage.get("completion_tokens")) or self.usage.output_tokens
+        return chunk
+
+
+class OpenAIStreamPipeline(_OpenAIChunks):
+    """An OpenAI provider's stream translated into a strict Anthropic stream."""
+
+    def __init__(self, provider: str, translator: OpenAIStreamTranslator,
+                 rewriter: ToolCallStreamRewriter | None = None) -> None:
+        super().__init__(provider, rewriter)
+        self.translator = translator
 
     @classmethod
     def create(cls, provider: str, requested_model: str, tool_names: ToolNameMap, *,
@@ -176,62 +221,52 @@ class OpenAIStreamPipeline:
                                             thinking_requested=thinking_requested)
         return cls(provider, translator, rewriter)
 
-    @property
-    def tool_call_stats(self) -> ToolCallStats:
-        """Text tool calls turned into tool_use blocks so far."""
-        return self.rewriter.stats if self.rewriter is not None else ToolCallStats()
-
-    def feed(self, chunk: bytes) -> list[OutFrame]:
-        """Frames for the client completed by this chunk."""
-        out: list[OutFrame] = []
-        for frame in self._decoder.feed(chunk):
-            self._handle(frame, out)
-        return out
-
     def end(self) -> list[OutFrame]:
         """The upstream ended: close the message, or raise if it was cut off."""
-        out: list[OutFrame] = []
-        for frame in self._decoder.finish():
-            self._handle(frame, out)
-        if not self._saw_done and not self._saw_finish_reason:
-            raise UpstreamStreamBroken(self.provider, "stream ended before its last chunk")
+        out = self._finish_decoding()
+        self._check_ended_properly()
         self._emit(self.translator.finish(), out)
         return out
 
+    def _handle(self, frame: SSEFrame, out: list[OutFrame]) -> None:
+        chunk = self._read_chunk(frame)
+        if chunk is not None:
+            self._emit(self.translator.feed(chunk), out)
+
+
+class OpenAIPassthroughPipeline(_OpenAIChunks):
+    """An OpenAI provider's stream for an OpenAI client: forwarded as it is."""
+
+    def end(self) -> list[OutFrame]:
+        """The upstream ended: add [DONE] if it was missing, or raise if it was cut off."""
+        out = self._finish_decoding()
+        self._check_ended_properly()
+        if not self._saw_done:
+            out.append(OutFrame(DONE_FRAME, False))
+        return out
+
     def close_after_failure(self, error_type: str, message: str) -> list[bytes]:
-        """Frames that end the client's stream after a failure mid-stream."""
-        if self._tracker.finished:
+        """An OpenAI-style error chunk, then [DONE]."""
+        if self._saw_done:
             return []
-        return self._tracker.closing_frames(error_type, message)
+        error = orjson.dumps({"error": {"message": message, "type": error_type, "code": "502"}})
+        return [b"data: " + error + b"\n\n", DONE_FRAME]
 
     def _handle(self, frame: SSEFrame, out: list[OutFrame]) -> None:
-        if frame.data.strip() == b"[DONE]":
-            self._saw_done = True
+        chunk = self._read_chunk(frame)
+        if chunk is None:
+            out.append(OutFrame(DONE_FRAME, False))
             return
-        chunk = _decode_json(self.provider, frame)
-        if isinstance(chunk, dict) and "error" in chunk and not chunk.get("choices"):
-            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-            raise UpstreamErrorEvent(self.provider, {"type": "api_error",
-                                                     "message": str(error.get("message", "error"))},
-                                     frame.raw)
-        if not isinstance(chunk, dict):
-            return
-        if any(isinstance(choice, dict) and choice.get("finish_reason")
-               for choice in chunk.get("choices") or ()):
-            self._saw_finish_reason = True
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
-            self.usage.input_tokens = _int(usage.get("prompt_tokens")) or self.usage.input_tokens
-            self.usage.output_tokens = _int(usage.get("completion_tokens")) or self.usage.output_tokens
-        self._emit(self.translator.feed(chunk), out)
+        content = any(
+            isinstance(choice, dict) and (choice.get("finish_reason") or (
+                isinstance(choice.get("delta"), dict)
+                and any(choice["delta"].get(key) for key in _OPENAI_CONTENT_KEYS)))
+            for choice in chunk.get("choices") or ())
+        out.append(OutFrame(b"data: " + frame.data + b"\n\n", content))
 
-    def _emit(self, events: list[dict], out: list[OutFrame]) -> None:
-        for event in events:
-            produced = self.rewriter.feed(event) if self.rewriter is not None else [event]
-            for item in produced:
-                item_type = item["type"]
-                self._tracker.observe(item_type, item.get("index"))
-                out.append(OutFrame(encode_event(item), item_type in _CONTENT_EVENTS))
+
+DONE_FRAME = b"data: [DONE]\n\n"
+_OPENAI_CONTENT_KEYS = ("content", "tool_calls", "reasoning_content", "reasoning", "function_call")
 
 
 def _decode_event(provider: str, frame: SSEFrame) -> dict:
@@ -258,75 +293,3 @@ def _normalised(frame: SSEFrame) -> bytes:
 
 def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-@dataclass
-class OpenAIPassthroughPipeline:
-    """An OpenAI provider's stream for an OpenAI client: forwarded as it is."""
-
-    provider: str
-    usage: StreamUsage = field(default_factory=StreamUsage)
-
-    def __post_init__(self) -> None:
-        self._decoder = SSEDecoder()
-        self._saw_done = False
-        self._saw_finish_reason = False
-
-    @property
-    def tool_call_stats(self) -> ToolCallStats:
-        """Text tool calls are not rewritten on this path."""
-        return ToolCallStats()
-
-    def feed(self, chunk: bytes) -> list[OutFrame]:
-        """The upstream's frames, each marked content when it carries a delta."""
-        out = []
-        for frame in self._decoder.feed(chunk):
-            out.append(self._handle(frame))
-        return out
-
-    def end(self) -> list[OutFrame]:
-        """The upstream ended: add [DONE] if it was missing, or raise if it was cut off."""
-        out = [self._handle(frame) for frame in self._decoder.finish()]
-        if not self._saw_done:
-            if not self._saw_finish_reason:
-                raise UpstreamStreamBroken(self.provider, "stream ended before its last chunk")
-            out.append(OutFrame(b"data: [DONE]\n\n", False))
-        return out
-
-    def close_after_failure(self, error_type: str, message: str) -> list[bytes]:
-        """An OpenAI-style error chunk, then [DONE]."""
-        if self._saw_done:
-            return []
-        error = orjson.dumps({"error": {"message": message, "type": error_type, "code": "502"}})
-        return [b"data: " + error + b"\n\n", b"data: [DONE]\n\n"]
-
-    def _handle(self, frame: SSEFrame) -> OutFrame:
-        if frame.data.strip() == b"[DONE]":
-            self._saw_done = True
-            return OutFrame(b"data: [DONE]\n\n", False)
-        chunk = _decode_json(self.provider, frame)
-        if not isinstance(chunk, dict):
-            raise UpstreamBadResponse(self.provider, "stream chunk is not a JSON object")
-        if "error" in chunk and not chunk.get("choices"):
-            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-            raise UpstreamErrorEvent(self.provider, {"type": "api_error",
-                                                     "message": str(error.get("message", "error"))},
-                                     frame.raw)
-        content = False
-        for choice in chunk.get("choices") or ():
-            if not isinstance(choice, dict):
-                continue
-            delta = choice.get("delta") or {}
-            if choice.get("finish_reason"):
-                self._saw_finish_reason = True
-                content = True
-            if isinstance(delta, dict) and any(delta.get(key) for key in _OPENAI_CONTENT_KEYS):
-                content = True
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
-            self.usage.input_tokens = _int(usage.get("prompt_tokens")) or self.usage.input_tokens
-            self.usage.output_tokens = _int(usage.get("completion_tokens")) or self.usage.output_tokens
-        return OutFrame(b"data: " + frame.data + b"\n\n", content)
-
-
-_OPENAI_CONTENT_KEYS = ("content", "tool_calls", "reasoning_content", "reasoning", "function_call")
