@@ -12,6 +12,7 @@ import re
 from toolcall_arguments import decode_arguments, decode_structure, split_call_object
 from toolcall_scan import (
     NEED_MORE,
+    skip_space,
     Detection,
     DetectorResult,
     RawCall,
@@ -54,13 +55,6 @@ _TOOL_USE_ARGUMENTS = re.compile(r"<arguments>(.*)", re.S)
 _FUNCTION_OPENER = re.compile(r"<function=([^>\s]+)>")
 _FUNCTION_PARTIAL = re.compile(r"<(?:f(?:u(?:n(?:c(?:t(?:i(?:o(?:n(?:=[^>\s]*)?)?)?)?)?)?)?)?)?\Z")
 _FUNCTION_CLOSER = re.compile(r"\s*</function>")
-_WHITESPACE = re.compile(r"\s*")
-
-
-def _skip_space(text: str, position: int) -> int:
-    return _WHITESPACE.match(text, position).end()
-
-
 def json_calls(text: str) -> tuple[RawCall, ...]:
     """Calls from a JSON object or array of call objects; () when any item is not a call."""
     if text.lstrip().startswith("["):
@@ -92,7 +86,7 @@ def detect_tool_call_tag(text: str, start: int, context: ScanContext) -> Detecto
     body_start = match_literal(text, start, _TOOL_CALL_OPENERS, context.final)
     if not isinstance(body_start, int):
         return body_start
-    position = _skip_space(text, body_start)
+    position = skip_space(text, body_start)
     if position >= len(text):
         return None if context.final else NEED_MORE
     if text[position] in "{[":
@@ -217,7 +211,7 @@ def detect_tool_name_tag(text: str, start: int, context: ScanContext) -> Detecto
     name = context.tools.resolve(opener.group(1))
     if name is None:
         return None
-    position = _skip_space(text, opener.end())
+    position = skip_space(text, opener.end())
     if position >= len(text):
         return None if context.final else NEED_MORE
     if not text.startswith("<", position):  # prose such as "the <read_file> tool"
@@ -256,7 +250,7 @@ def detect_function_tag(text: str, start: int, context: ScanContext) -> Detector
     if opener is None:
         partial = not context.final and _FUNCTION_PARTIAL.match(text, start)
         return NEED_MORE if partial and len(text) - start < 200 else None
-    position = _skip_space(text, opener.end())
+    position = skip_space(text, opener.end())
     if position >= len(text):
         return None if context.final else NEED_MORE
     if text[position] == "{":
@@ -264,7 +258,7 @@ def detect_function_tag(text: str, start: int, context: ScanContext) -> Detector
         if not isinstance(json_end, int):
             return json_end
         closing = _FUNCTION_CLOSER.match(text, json_end)
-        if closing is None and not context.final and "</function>".startswith(text[_skip_space(text, json_end):]):
+        if closing is None and not context.final and "</function>".startswith(text[skip_space(text, json_end):]):
             return NEED_MORE
         end = closing.end() if closing else json_end
         return Detection(end, (RawCall(opener.group(1), text[position:json_end]),), "function_json")

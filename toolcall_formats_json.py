@@ -11,6 +11,7 @@ import re
 from toolcall_formats import MAX_CALL_CHARS, MAX_WEAK_CALL_CHARS, json_calls
 from toolcall_scan import (
     NEED_MORE,
+    skip_space,
     Detection,
     DetectorResult,
     RawCall,
@@ -47,16 +48,9 @@ _PYTHONIC_NAME = re.compile(r"\[\s*([A-Za-z_][\w.\-]*)\s*\(")
 _PYTHONIC_PARTIAL = re.compile(r"\[\s*[A-Za-z_][\w.\-]*\s*\Z|\[\s*\Z")
 _FENCE_OPENER = re.compile(r"```[ \t]*(?:json|JSON|tool_call|tool_code)?[ \t]*\n")
 _FENCE_PARTIAL = re.compile(r"`{1,3}\Z|```[ \t]*\w*[ \t]*\Z")
-_WHITESPACE = re.compile(r"\s*")
-
-
-def _skip_space(text: str, position: int) -> int:
-    return _WHITESPACE.match(text, position).end()
-
-
 def _json_after(text: str, position: int, context: ScanContext, cap: int = MAX_CALL_CHARS) -> tuple[int, int] | DetectorResult:
     """(start, end) of the JSON value after optional whitespace; None when none starts there."""
-    position = _skip_space(text, position)
+    position = skip_space(text, position)
     if position >= len(text):
         return None if context.final else NEED_MORE
     if text[position] not in "{[":
@@ -70,7 +64,7 @@ def detect_mistral(text: str, start: int, context: ScanContext) -> DetectorResul
     body_start = match_literal(text, start, ("[TOOL_CALLS]",), context.final)
     if not isinstance(body_start, int):
         return body_start
-    position = _skip_space(text, body_start)
+    position = skip_space(text, body_start)
     if position < len(text) and text[position] in "[{":
         span = _json_after(text, position, context)
         if not isinstance(span, tuple):
@@ -229,7 +223,7 @@ def detect_pythonic(text: str, start: int, context: ScanContext) -> DetectorResu
     wrapped = match_literal(text, start, ("<|python_start|>",), context.final)
     if wrapped is NEED_MORE:
         return wrapped
-    position = _skip_space(text, wrapped) if isinstance(wrapped, int) else start
+    position = skip_space(text, wrapped) if isinstance(wrapped, int) else start
     if wrapped is None and (not context.line_start or context.in_fence):
         return None
     if position >= len(text):
@@ -284,13 +278,13 @@ def detect_bare_json(text: str, start: int, context: ScanContext) -> DetectorRes
     """A call object or array of them on its own line: G3 {"tool": …}, Llama {"name", "parameters"}, xLAM […]."""
     if not context.line_start or context.in_fence:
         return None
-    position = _skip_space(text, start + 1)
+    position = skip_space(text, start + 1)
     if position >= len(text):
         return None if context.final else NEED_MORE
     if text[start] == "[":
         if text[position] != "{":
             return None
-        position = _skip_space(text, position + 1)
+        position = skip_space(text, position + 1)
         if position >= len(text):
             return None if context.final else NEED_MORE
     if text[position] != '"':
@@ -343,7 +337,7 @@ def detect_fenced_json(text: str, start: int, context: ScanContext) -> DetectorR
         span = _json_after(text, span[1], context, MAX_WEAK_CALL_CHARS)
     if span is not None or not spans:
         return span
-    after = _skip_space(text, spans[-1][1])
+    after = skip_space(text, spans[-1][1])
     if text.startswith("```", after):
         end = after + 3
     elif after < len(text) and not "```".startswith(text[after:]):

@@ -168,3 +168,11 @@ def optional_trailer(text: str, end: int, trailers: Sequence[str], final: bool) 
     if not final and any(trailer.startswith(text[position:position + len(trailer)]) for trailer in trailers):
         return NEED_MORE
     return end
+
+
+_WHITESPACE = re.compile(r"\s*")
+
+
+def skip_space(text: str, position: int) -> int:
+    """The first position at or after `position` that is not whitespace."""
+    return _WHITESPACE.match(text, position).end()
