@@ -22,7 +22,7 @@ from config import load_config
 from config_watch import ConfigWatcher
 from runtime import Runtime, RuntimeHolder
 from support.fake_backend import FakeBackend, anthropic_message, anthropic_stream, closed_port
-from support.fault_behaviours import read_events, stop_quickly
+from support.fault_behaviours import read_events
 from support.lb_process import LoadBalancerProcess, anthropic_provider, providers_config, write_json_atomically
 
 BODY = {"model": "claude-test-1", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
@@ -194,21 +194,6 @@ def test_the_watcher_thread_applies_a_change_by_itself(holder: RuntimeHolder, co
 
 
 # --- through the real service ----------------------------------------------------------
-
-@pytest.fixture
-def lb(lb: Callable[..., LoadBalancerProcess]) -> Iterator[Callable[..., LoadBalancerProcess]]:
-    """The conftest factory, with a quick shutdown at teardown so the suite stays fast."""
-    started: list[LoadBalancerProcess] = []
-
-    def start(providers: Any, **options: Any) -> LoadBalancerProcess:
-        process = lb(providers, **options)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        stop_quickly(process.pid)
-
 
 def post(process: LoadBalancerProcess, stream: bool = False) -> requests.Response:
     """One Messages request, read whole."""

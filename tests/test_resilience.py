@@ -18,7 +18,7 @@ import requests
 from support.fake_backend import (
     FakeBackend, anthropic_error, anthropic_message, anthropic_stream, closed_port, encode_sse, drop, garbage, hang, slow_first_byte, status,
 )
-from support.fault_behaviours import EndlessStream, RandomFailures, iter_events, read_events, stop_quickly
+from support.fault_behaviours import EndlessStream, RandomFailures, iter_events, read_events
 from support.lb_process import LoadBalancerProcess, anthropic_provider, providers_config
 
 pytestmark = pytest.mark.integration
@@ -42,21 +42,6 @@ def post_stream(lb: LoadBalancerProcess, body: dict[str, Any] | None = None) -> 
 def text_of(events: list[dict[str, Any]]) -> str:
     """The text the client saw in a stream."""
     return "".join(event["delta"].get("text", "") for event in events if event["type"] == "content_block_delta")
-
-
-@pytest.fixture
-def lb(lb: Callable[..., LoadBalancerProcess]) -> Iterator[Callable[..., LoadBalancerProcess]]:
-    """The conftest factory, with a quick shutdown at teardown so the suite stays fast."""
-    started: list[LoadBalancerProcess] = []
-
-    def start(providers: Any, **options: Any) -> LoadBalancerProcess:
-        process = lb(providers, **options)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        stop_quickly(process.pid)
 
 
 @pytest.fixture
@@ -84,7 +69,6 @@ def shared_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedPair
     process = LoadBalancerProcess(pair_config(primary.url, secondary.url),
                                   workdir=tmp_path_factory.mktemp("shared-lb")).start()
     yield SharedPair(process, primary, secondary)
-    stop_quickly(process.pid)
     process.stop()
     primary.stop()
     secondary.stop()

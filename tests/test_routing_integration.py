@@ -7,34 +7,18 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 import requests
 
 from support.fake_backend import FakeBackend, anthropic_error, slow_first_byte
-from support.fault_behaviours import stop_quickly
 from support.lb_process import LoadBalancerProcess, anthropic_provider, providers_config
 
 pytestmark = pytest.mark.integration
 
 BODY = {"model": "claude-test-1", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
 IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
-
-
-@pytest.fixture
-def lb(lb: Callable[..., LoadBalancerProcess]) -> Iterator[Callable[..., LoadBalancerProcess]]:
-    """The conftest factory, with a quick shutdown at teardown so the suite stays fast."""
-    started: list[LoadBalancerProcess] = []
-
-    def start(providers: Any, **options: Any) -> LoadBalancerProcess:
-        process = lb(providers, **options)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        stop_quickly(process.pid)
 
 
 @pytest.fixture

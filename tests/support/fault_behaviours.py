@@ -7,9 +7,7 @@ Behaviours are plain callables taking a fake_backend `Exchange`, so they plug in
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import threading
 import time
 from typing import Any, Iterator, Sequence
@@ -78,14 +76,6 @@ class RandomFailures:
             else:
                 self.failed += 1
         (failure or AutoReply())(exchange)
-
-
-def stop_quickly(pid: int) -> None:
-    """SIGINT to a gunicorn master: quick shutdown, instead of waiting out the graceful timeout."""
-    try:
-        os.kill(pid, signal.SIGINT)
-    except ProcessLookupError:
-        pass  # already gone: nothing to stop
 
 
 def read_events(response: requests.Response) -> list[dict[str, Any]]:

@@ -174,12 +174,13 @@ class LoadBalancerProcess:
         os.kill(self.pid, signal.SIGHUP)
 
     def stop(self) -> int | None:
-        """SIGTERM, wait, then SIGKILL the whole process group; return the master's exit code."""
+        """SIGINT (gunicorn's quick shutdown: a test has nothing in flight worth waiting for),
+        wait, then SIGKILL the whole process group; return the master's exit code."""
         process, self._process = self._process, None
         if process is None:
             return None
         if process.poll() is None:
-            process.terminate()
+            process.send_signal(signal.SIGINT)
             try:
                 process.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
