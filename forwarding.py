@@ -51,9 +51,6 @@ def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_heade
     if not balancer.serving(request.model):
         raise NoProviderForModel(_no_provider_message(runtime, request.model))
     needs = RequestNeeds.from_body(request.body, len(request.raw))
-    if balancer.seconds_until_available(needs) is None:
-        # No provider's declared capabilities fit: retrying would never help, so no 529.
-        raise InvalidRequest(_no_capable_provider_message(request, needs))
     affinity = affinity_key_for(request.body, client_headers) if routing.affinity else None
     deadline = time.monotonic() + routing.deadline
     tried: set[str] = set()
@@ -63,6 +60,9 @@ def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_heade
         plan = [provider for provider in balancer.plan(needs, affinity)
                 if provider.name not in tried and (not count_tokens or provider.type == "anthropic")]
         if not plan:
+            if not failures and balancer.seconds_until_available(needs) is None:
+                # No provider's declared capabilities fit: retrying would never help, so no 529.
+                raise InvalidRequest(_no_capable_provider_message(request, needs))
             wait = _wait_before_next_round(runtime, needs, deadline, rounds, retrying=bool(tried))
             if wait is None:
                 break
