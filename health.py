@@ -50,9 +50,9 @@ def probe_provider(client: ProviderClient, timeout: float) -> ProbeResult:
     paid_model = _paid_probe_model(provider) if provider.health_paid_probe else None
     try:
         if paid_model is not None:
-            # Sent with the provider's own read timeout: ProviderClient.post takes no other.
             answer = client.post(provider.messages_url(), _paid_probe_body(paid_model),
-                                 {**headers, "content-type": "application/json"}, stream=False)
+                                 {**headers, "content-type": "application/json"}, stream=False,
+                                 timeout=timeout)
             client.read_body(answer)
             models: tuple[str, ...] = (paid_model,)
         else:

@@ -106,9 +106,12 @@ class ProviderClient:
         self.session.close()
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str], *,
-             stream: bool) -> UpstreamResponse:
-        """POST and return the open 2xx answer; raise an UpstreamError otherwise."""
-        return self._send("POST", url, headers, body=body, stream=stream)
+             stream: bool, timeout: float | None = None) -> UpstreamResponse:
+        """POST and return the open 2xx answer; raise an UpstreamError otherwise.
+
+        `timeout` replaces the provider's read timeout (health probes use their own).
+        """
+        return self._send("POST", url, headers, body=body, stream=stream, read_timeout=timeout)
 
     def get(self, url: str, headers: Mapping[str, str], timeout: float | None = None) -> UpstreamResponse:
         """GET (used by health probes) and return the open 2xx answer."""

@@ -11,7 +11,7 @@ from config import parse_config
 from health import ProbeResult
 from health_monitor import RESULTS_FILE, HealthMonitor, read_results, write_results
 from runtime import Runtime, RuntimeHolder
-from support.fake_backend import FakeBackend, closed_port
+from support.fake_backend import FakeBackend, closed_port, hang
 from support.lb_process import anthropic_provider, providers_config
 
 
@@ -212,3 +212,21 @@ def test_probes_are_free_unless_the_provider_opts_in_to_a_one_token_completion(
         assert backend.requests[0].json == {"model": "claude-upstream", "max_tokens": 1,
                                             "messages": [{"role": "user", "content": "ping"}]}
         assert result.usable and result.models == ("claude-upstream",)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("health", [{}, {"paid_probe": True}])
+def test_a_hanging_provider_fails_its_probe_within_the_health_timeout(
+        fake_backend: Callable[..., FakeBackend], health: dict) -> None:
+    from health import probe_all
+
+    backend = fake_backend()
+    backend.set_default(hang(5))
+    backend.set_default_for("/v1/models", hang(5))
+    entry = anthropic_provider("slow", backend.url, health=health, timeout={"connect": 2, "read": 30})
+    data = {**providers_config(entry), "health": {"interval": 0, "timeout": 0.5}}
+    runtime = Runtime.build(parse_config(data, "test"))
+    started = time.monotonic()
+    [result] = probe_all(runtime)
+    assert time.monotonic() - started < 3  # the probe's own timeout, not the 30 s read timeout
+    assert not result.usable
