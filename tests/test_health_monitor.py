@@ -223,10 +223,12 @@ def test_a_hanging_provider_fails_its_probe_within_the_health_timeout(
     backend = fake_backend()
     backend.set_default(hang(5))
     backend.set_default_for("/v1/models", hang(5))
-    entry = anthropic_provider("slow", backend.url, health=health, timeout={"connect": 2, "read": 30})
+    entry = anthropic_provider("slow", backend.url, health=health, models=["claude-test"],
+                               timeout={"connect": 2, "read": 30})
     data = {**providers_config(entry), "health": {"interval": 0, "timeout": 0.5}}
     runtime = Runtime.build(parse_config(data, "test"))
     started = time.monotonic()
     [result] = probe_all(runtime)
     assert time.monotonic() - started < 3  # the probe's own timeout, not the 30 s read timeout
     assert not result.usable
+    assert backend.requests[0].path == ("/v1/messages" if health else "/v1/models")
