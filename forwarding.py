@@ -170,6 +170,9 @@ def _open_stream(runtime: Runtime, provider: ProviderConfig, request: MessagesRe
     has_content = False
     try:
         while not has_content and (chunk := answer.read_chunk()):
+            # The body has started: from now on a silent provider has stalled after the
+            # idle timeout, not after the (longer) wait allowed for its first byte.
+            answer.set_read_timeout(provider.timeout.idle)
             frames = pipeline.feed(chunk)
             held.extend(frame.data for frame in frames)
             has_content = any(frame.content for frame in frames)

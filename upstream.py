@@ -82,6 +82,12 @@ class UpstreamResponse:
         """
         return _read_chunk(self.response, self.provider.name)
 
+    def set_read_timeout(self, seconds: float) -> None:
+        """Wait at most `seconds` for each further read (the stream idle timeout)."""
+        sock = getattr(getattr(self.response.raw, "connection", None), "sock", None)
+        if sock is not None:
+            sock.settimeout(seconds)
+
     def close(self) -> None:
         """Release the connection (safe to call twice); an unfinished body is shut down first."""
         self.shut_down()

@@ -282,6 +282,19 @@ def test_a_stream_stalled_before_content_fails_over_after_the_idle_timeout(fresh
     assert time.monotonic() - started < 3.0  # the idle timeout (0.5 s), not the stall (5 s)
 
 
+def test_a_stream_that_started_is_held_to_the_idle_timeout_not_the_first_byte_wait(pair) -> None:
+    # Once the body has begun, silence means a stall after `idle` seconds, even before the
+    # first content event; the long `read` wait is only for the first byte.
+    lb, primary, _ = pair(timeout={"connect": 1, "read": 20, "idle": 0.5})
+    primary.queue(anthropic_stream(stall_after=1, stall_seconds=10))
+    started = time.monotonic()
+    response = post_stream(lb)
+    events = read_events(response)
+    assert response.headers["x-lb-provider"] == "secondary"
+    assert text_of(events) == "Hello"
+    assert time.monotonic() - started < 5.0  # the idle timeout (0.5 s), not the read timeout (20 s)
+
+
 def test_a_stream_whose_first_byte_never_comes_fails_over(fresh: SharedPair) -> None:
     lb, primary, _ = fresh.lb, fresh.primary, fresh.secondary
     primary.queue(anthropic_stream(first_delay=5))  # headers at once, then silence
