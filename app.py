@@ -18,9 +18,9 @@ import orjson
 from flask import Flask
 
 from config import ConfigError, load_config
-from config_watch import ConfigWatcher
-from request_record import RequestRecord
-from runtime import Runtime, RuntimeHolder
+from loadbalancer.ops.config_watch import ConfigWatcher
+from loadbalancer.request_record import RequestRecord
+from loadbalancer.runtime import Runtime, RuntimeHolder
 
 DEFAULT_PROVIDERS_FILE = Path(__file__).resolve().parent / "providers.json"
 log = logging.getLogger("loadbalancer")
@@ -75,7 +75,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         for provider in config.providers:
             if not provider.enabled:
                 log.warning("provider %s disabled: %s", provider.name, provider.disabled_reason)
-    holder = RuntimeHolder(Runtime.build(config))
+    holder = RuntimeHolder(Runtime.build(config), loader=load_config)
     state = LoadBalancerState(holder, path, os.environ.get("LOG_FORMAT", "").lower() == "json")
     app.extensions["loadbalancer"] = state
     if not (test_config or {}).get("DISABLE_CONFIG_WATCH") and os.environ.get("LB_WATCH_CONFIG", "1") != "0":

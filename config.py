@@ -11,7 +11,7 @@ import functools
 import os
 from typing import Any, Mapping
 
-from config_validation import (
+from loadbalancer.settings.validation import (
     ConfigError, Location, MissingVariable, changed_fields, check_glob,
     check_http_url, check_keys, expect_bool, expect_choice, expect_int, expect_list,
     expect_number, expect_object, expect_str, is_glob, non_negative_number,
@@ -25,7 +25,8 @@ __all__ = [
     "describe_changes", "load_config", "parse_config",
 ]
 
-from config_records import (  # noqa: F401  (re-exported: modules import records from config)
+from loadbalancer.settings.changes import describe_changes  # noqa: F401  (re-exported)
+from loadbalancer.settings.records import (  # noqa: F401  (re-exported: modules import records from config)
     AuthConfig, Capabilities, ClientKey, Config, HealthConfig, LimitsConfig, ModelRoute, ProviderConfig, RoutingConfig, Timeout, PROVIDER_TYPES, ROUTING_STRATEGIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_TOOL_NAME_LENGTH, MIN_TOOL_NAME_LENGTH, DEFAULT_HEALTH_PATHS, RESERVED_HEADERS, _BASE_URL_SUFFIXES,
 )
 
@@ -175,7 +176,7 @@ _parse_headers = functools.partial(parse_header_map, reserved=RESERVED_HEADERS)
 def _check_tool_calls(value: object, where: Location) -> str:
     """`tool_calls`: "auto", "off" or a format name."""
     text = expect_str(value, where)
-    from toolcall_parser import FORMATS  # the parser owns the list of format names
+    from loadbalancer.toolcalls.parser import FORMATS  # the parser owns the list of format names
     if text not in ("auto", "off") and text not in FORMATS:
         raise where.error(f"expected \"auto\", \"off\" or one of {', '.join(sorted(FORMATS))}; "
                           f"got {text!r}")
@@ -271,23 +272,3 @@ def _parse_health(value: object, where: Location) -> HealthConfig:
     """The health monitor section."""
     checks = {"interval": non_negative_number, "timeout": expect_number}
     return parse_record(HealthConfig, value, where, checks)
-
-
-# --- reload ----------------------------------------------------------------------------------
-
-def describe_changes(old: Config, new: Config) -> list[str]:
-    """Human lines for a reload log, naming changed fields but never a key value."""
-    old_providers = {provider.name: provider for provider in old.providers}
-    new_providers = {provider.name: provider for provider in new.providers}
-    lines = [f"provider added: {name}" for name in new_providers if name not in old_providers]
-    lines += [f"provider removed: {name}" for name in old_providers if name not in new_providers]
-    for name, provider in new_providers.items():
-        if name in old_providers:
-            changed = changed_fields(old_providers[name], provider)
-            if changed:
-                lines.append(f"provider modified: {name} ({', '.join(changed)})")
-    for section in ("auth", "routing", "limits", "health"):
-        changed = changed_fields(getattr(old, section), getattr(new, section))
-        if changed:
-            lines.append(f"{section} modified: {', '.join(changed)}")
-    return lines

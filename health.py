@@ -9,37 +9,20 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from urllib.parse import urlsplit
 
 import orjson
 
-from backends import anthropic_headers
+from loadbalancer.providers.base import anthropic_headers
 from config import ProviderConfig
-from errors import UpstreamError, UpstreamHTTPError
-from runtime import Runtime
-from upstream import ProviderClient
+from loadbalancer.errors import UpstreamError, UpstreamHTTPError
+from loadbalancer.ops.health_monitor import ProbeResult
+from loadbalancer.runtime import Runtime
+from loadbalancer.providers.http_client import ProviderClient
 
 MAX_PROBE_THREADS = 8
 MAX_MODELS_LISTED = 50
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """What one probe of one provider found."""
-
-    name: str
-    reachable: bool
-    auth_ok: bool | None
-    latency_ms: float | None
-    models: tuple[str, ...]
-    error: str | None
-    checked_at: float
-
-    @property
-    def usable(self) -> bool:
-        """Reachable and the key accepted."""
-        return self.reachable and self.auth_ok is not False
 
 
 def probe_provider(client: ProviderClient, timeout: float) -> ProbeResult:

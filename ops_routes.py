@@ -9,12 +9,13 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
-import status_page
-from errors import RequestTooLarge
-from health_monitor import HealthMonitor, state_directory
-from metrics import METRICS_CONTENT_TYPE, Metrics
-from rate_limit import RateLimiter
-from request_record import RequestRecord
+import health
+from loadbalancer.ops import status_page
+from loadbalancer.errors import RequestTooLarge
+from loadbalancer.ops.health_monitor import HealthMonitor, state_directory
+from loadbalancer.ops.metrics import METRICS_CONTENT_TYPE, Metrics
+from loadbalancer.ops.rate_limit import RateLimiter
+from loadbalancer.request_record import RequestRecord
 
 bp = Blueprint("operations", __name__)
 
@@ -27,7 +28,7 @@ def init_app(app: Flask, *, start_monitor: bool = True) -> None:
     directory = state_directory()
     state.metrics = Metrics()
     state.rate_limiter = RateLimiter(directory / "ratelimit")
-    state.monitor = HealthMonitor(state.holder, directory)
+    state.monitor = HealthMonitor(state.holder, directory, probe=health.probe_all)
 
     def record_metrics(record: RequestRecord) -> None:
         """Count the request; models no provider serves share one label."""
@@ -65,5 +66,6 @@ def metrics_view() -> Response:
 def status_json() -> Response:
     """What the status page shows: provider states, probes, request and tool-call counts."""
     state = _state()
-    summary = status_page.status_summary(state.holder.current, state.monitor, state.metrics)
+    report = health.health_report(state.holder.current, probes=state.monitor.results())
+    summary = status_page.status_summary(report, state.monitor, state.metrics)
     return Response(orjson.dumps(summary), status=200, content_type="application/json")

@@ -13,15 +13,15 @@ import orjson
 from flask import Blueprint, Response, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
-import access
+from loadbalancer.ops import client_access as access
 import health
-import status_page
-from errors import (LoadBalancerError, MethodNotAllowed, NotFound,
+from loadbalancer.ops import status_page
+from loadbalancer.errors import (LoadBalancerError, MethodNotAllowed, NotFound,
                     RequestTooLarge, error_body)
-from chat_completions import forward_chat_completion, openai_error_response_body
-from forwarding import ProxyResult, forward_to_provider
-from inbound import estimate_input_tokens, parse_messages_request
-from request_record import RequestRecord, new_request_id
+from loadbalancer.frontdoors.chat_completions import forward_chat_completion, openai_error_response_body
+from loadbalancer.routing.failover import ProxyResult, forward_to_provider
+from loadbalancer.client_request import estimate_input_tokens, parse_messages_request
+from loadbalancer.request_record import RequestRecord, new_request_id
 
 log = logging.getLogger("loadbalancer")
 bp = Blueprint("loadbalancer", __name__)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from toolcall_corpus import Case, load_cases  # noqa: E402
-from toolcall_parser import Segment, StreamingToolCallParser, TextSegment, ToolCall, parse_tool_calls  # noqa: E402
+from loadbalancer.toolcalls.parser import Segment, StreamingToolCallParser, TextSegment, ToolCall, parse_tool_calls  # noqa: E402
 from toolcall_stream_support import random_chunks, stream_parse  # noqa: E402
 
 STREAM_CHUNK = 6          # characters per delta at most, about one or two tokens

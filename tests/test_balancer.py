@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from balancer import Balancer, RequestNeeds, affinity_key_for
+from loadbalancer.routing.balancer import Balancer, RequestNeeds, affinity_key_for
 
 
 @dataclass(frozen=True)

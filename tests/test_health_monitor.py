@@ -7,10 +7,10 @@ from typing import Any, Callable
 
 import pytest
 
-from config import parse_config
+from config import load_config, parse_config
 from health import ProbeResult
-from health_monitor import RESULTS_FILE, HealthMonitor, read_results, write_results
-from runtime import Runtime, RuntimeHolder
+from loadbalancer.ops.health_monitor import RESULTS_FILE, HealthMonitor, read_results, write_results
+from loadbalancer.runtime import Runtime, RuntimeHolder
 from support.fake_backend import FakeBackend, closed_port, hang
 from support.lb_process import anthropic_provider, providers_config
 
@@ -45,7 +45,7 @@ def make_holder(interval: float = 10.0) -> RuntimeHolder:
     data = providers_config(anthropic_provider("a", "http://127.0.0.1:1"),
                             anthropic_provider("b", "http://127.0.0.1:2"))
     data["health"] = {"interval": interval, "timeout": 1}
-    return RuntimeHolder(Runtime.build(parse_config(data, "test")))
+    return RuntimeHolder(Runtime.build(parse_config(data, "test")), loader=load_config)
 
 
 def make_monitor(directory: Path, probe: Callable[[Runtime], list[ProbeResult]], clock: Clock,

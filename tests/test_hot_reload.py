@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from config import load_config
-from config_watch import ConfigWatcher
-from runtime import Runtime, RuntimeHolder
+from loadbalancer.ops.config_watch import ConfigWatcher
+from loadbalancer.runtime import Runtime, RuntimeHolder
 from support.fake_backend import FakeBackend, anthropic_message, anthropic_stream, closed_port
 from support.fault_behaviours import read_events
 from support.lb_process import LoadBalancerProcess, anthropic_provider, providers_config, write_json_atomically
@@ -65,7 +65,7 @@ def config_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def holder(config_path: Path) -> RuntimeHolder:
     """A holder built from config_path."""
-    return RuntimeHolder(Runtime.build(load_config(config_path)))
+    return RuntimeHolder(Runtime.build(load_config(config_path)), loader=load_config)
 
 
 def rewrite(path: Path, data: Any) -> None:

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config import LimitsConfig
-from errors import LoadBalancerError
-from inbound import parse_messages_request
+from loadbalancer.errors import LoadBalancerError
+from loadbalancer.client_request import parse_messages_request
 from support.lb_process import anthropic_provider, providers_config
 
 PROVIDER_URL = "http://127.0.0.1:1"

@@ -7,11 +7,11 @@ import pytest
 import responses
 from prometheus_client.parser import text_string_to_metric_families
 
-from balancer import ProviderSnapshot
-from metrics import Metrics, request_outcome
-from request_record import RequestRecord
+from loadbalancer.routing.balancer import ProviderSnapshot
+from loadbalancer.ops.metrics import Metrics, request_outcome
+from loadbalancer.request_record import RequestRecord
 from support.lb_process import anthropic_provider, providers_config
-from toolcall_rewrite import ToolCallStats
+from loadbalancer.toolcalls.rewrite import ToolCallStats
 
 PROVIDER_URL = "http://127.0.0.1:1"
 

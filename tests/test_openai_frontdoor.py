@@ -8,7 +8,7 @@ import anthropic.types as anthropic_types
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from openai_frontdoor import (
+from loadbalancer.translation.chat_to_messages_request import (
     DEFAULT_MAX_TOKENS,
     AnthropicToOpenAIStream,
     anthropic_to_openai_response,

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from openai_request import IMAGE_ONLY_TOOL_RESULT, anthropic_to_openai_request
-from tool_names import build_tool_name_map
+from loadbalancer.translation.messages_to_chat_request import IMAGE_ONLY_TOOL_RESULT, anthropic_to_openai_request
+from loadbalancer.translation.tool_names import build_tool_name_map
 
 OPENAI_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 READ_TOOL = {"name": "read_file", "description": "Read a file",

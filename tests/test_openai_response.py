@@ -8,8 +8,8 @@ import re
 import anthropic.types as anthropic_types
 import pytest
 
-from openai_response import openai_error_to_anthropic, openai_to_anthropic_message
-from tool_names import ToolNameMap, build_tool_name_map
+from loadbalancer.translation.chat_to_messages_answer import openai_error_to_anthropic, openai_to_anthropic_message
+from loadbalancer.translation.tool_names import ToolNameMap, build_tool_name_map
 
 LONG_TOOL = "mcp__browser__" + "navigate_somewhere_" * 4
 TOOL_NAMES = build_tool_name_map(["read_file", LONG_TOOL])

@@ -7,9 +7,9 @@ import json
 import anthropic.types as anthropic_types
 import pytest
 
-from openai_response import openai_to_anthropic_message
-from openai_stream import OpenAIStreamTranslator
-from tool_names import ToolNameMap, build_tool_name_map
+from loadbalancer.translation.chat_to_messages_answer import openai_to_anthropic_message
+from loadbalancer.translation.chat_to_messages_stream import OpenAIStreamTranslator
+from loadbalancer.translation.tool_names import ToolNameMap, build_tool_name_map
 
 LONG_TOOL = "mcp__filesystem__" + "read_a_very_long_file_name_" * 3
 TOOL_NAMES = build_tool_name_map(["read_file", "shell", LONG_TOOL])

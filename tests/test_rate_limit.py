@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from config import ClientKey
-from errors import RateLimited
-from rate_limit import RateLimiter, WindowCounts, decide
+from loadbalancer.errors import RateLimited
+from loadbalancer.ops.rate_limit import RateLimiter, WindowCounts, decide
 from support.fake_backend import closed_port
 from support.lb_process import anthropic_provider, providers_config
 

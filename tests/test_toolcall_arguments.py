@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from toolcall_arguments import build_tool_index, coerce_value, decode_arguments, resolve_arguments, split_call_object
+from loadbalancer.toolcalls.arguments import build_tool_index, coerce_value, decode_arguments, resolve_arguments, split_call_object
 
 TOOLS = [
     {"name": "read_file", "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}}},

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from toolcall_corpus import Case, load_cases
-from toolcall_parser import StreamingToolCallParser, TextSegment, ToolCall, merge_text_segments, parse_tool_calls
-from toolcall_rewrite import rewrite_message
+from loadbalancer.toolcalls.parser import StreamingToolCallParser, TextSegment, ToolCall, merge_text_segments, parse_tool_calls
+from loadbalancer.toolcalls.rewrite import rewrite_message
 from toolcall_stream_support import (
     anthropic_events,
     assemble_message,
@@ -25,7 +25,7 @@ def _summary(segments: list) -> tuple[tuple, tuple]:
 
 
 def test_corpus_covers_every_format_at_least_ten_times() -> None:
-    from toolcall_parser import FORMATS
+    from loadbalancer.toolcalls.parser import FORMATS
     counts = {name: sum(1 for case in CASES if case.format == name) for name in FORMATS}
     assert all(count >= 10 for count in counts.values()), counts
     assert sum(1 for case in CASES if case.format == "negative") >= 20

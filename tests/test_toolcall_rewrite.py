@@ -6,8 +6,8 @@ import json
 import re
 
 from toolcall_corpus.tools import ALL_TOOLS
-from toolcall_parser import ToolCall, parse_tool_calls
-from toolcall_rewrite import ToolCallStats, ToolCallStreamRewriter, rewrite_message
+from loadbalancer.toolcalls.parser import ToolCall, parse_tool_calls
+from loadbalancer.toolcalls.rewrite import ToolCallStats, ToolCallStreamRewriter, rewrite_message
 from toolcall_stream_support import anthropic_events, assemble_message, random_chunks, rewrite_stream, without_ids
 
 HERMES_LS = '<tool_call>{"name": "shell", "arguments": {"command": "ls"}}</tool_call>'

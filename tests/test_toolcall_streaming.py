@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from toolcall_corpus import load_cases
 from toolcall_corpus.tools import ALL_TOOLS
-from toolcall_parser import StreamingToolCallParser, TextSegment, parse_tool_calls
+from loadbalancer.toolcalls.parser import StreamingToolCallParser, TextSegment, parse_tool_calls
 from toolcall_stream_support import stream_parse
 
 FRAGMENTS = [

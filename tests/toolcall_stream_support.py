@@ -5,8 +5,8 @@ import json
 import random
 from collections.abc import Iterable, Sequence
 
-from toolcall_parser import Segment, StreamingToolCallParser, merge_text_segments
-from toolcall_rewrite import ToolCallStreamRewriter
+from loadbalancer.toolcalls.parser import Segment, StreamingToolCallParser, merge_text_segments
+from loadbalancer.toolcalls.rewrite import ToolCallStreamRewriter
 
 
 def random_chunks(text: str, seed: int, largest: int = 12) -> list[str]:

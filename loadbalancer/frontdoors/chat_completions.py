@@ -1,0 +1,96 @@
+"""The OpenAI-compatible front door: `POST /v1/chat/completions` served by any provider.
+
+The OpenAI body is translated once to an Anthropic body and goes through the same
+failover loop as a Messages request. OpenAI providers get the client's body as it is (only
+the model renamed); answers from Anthropic providers are translated back to OpenAI JSON
+or OpenAI chunks ending in `data: [DONE]`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator, Mapping
+
+import orjson
+
+from loadbalancer.errors import InvalidRequest, LoadBalancerError
+from loadbalancer.routing.failover import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, ProxyResult, forward_to_provider
+from loadbalancer.client_request import decode_json_object, parse_messages_request
+from loadbalancer.translation.chat_to_messages_request import (AnthropicToOpenAIStream, anthropic_to_openai_response,
+                              openai_error_body, openai_to_anthropic_request)
+from loadbalancer.request_record import RequestRecord
+from loadbalancer.runtime import Runtime
+from loadbalancer.sse import SSEDecoder, encode_data
+
+DONE_FRAME = b"data: [DONE]\n\n"
+
+
+def forward_chat_completion(runtime: Runtime, raw: bytes, client_headers: Mapping[str, str],
+                            record: RequestRecord) -> ProxyResult:
+    """Serve one OpenAI chat completion request from the configured providers."""
+    limits = runtime.config.limits
+    body = decode_json_object(raw, limits)
+    try:
+        anthropic_body = openai_to_anthropic_request(body)
+    except ValueError as err:
+        raise InvalidRequest(str(err)) from err
+    request = parse_messages_request(orjson.dumps(anthropic_body), limits)
+    request = dataclasses.replace(request, openai_body=body)
+    record.model, record.stream = request.model, request.stream
+    result = forward_to_provider(runtime, request, client_headers, record)
+    if result.dialect == "openai":
+        return result
+    if result.status != 200:
+        return _error_result(result)
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage")) \
+        if isinstance(body.get("stream_options"), dict) else False
+    if not request.stream:
+        message = orjson.loads(result.body)
+        translated = anthropic_to_openai_response(message, request.model)
+        return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, orjson.dumps(translated),
+                           result.provider, "openai")
+    frames = iter([result.body]) if isinstance(result.body, bytes) else result.body
+    chunks = _openai_chunks(frames, AnthropicToOpenAIStream(request.model, include_usage))
+    return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE, "cache-control": "no-cache"},
+                       chunks, result.provider, "openai")
+
+
+def _openai_chunks(frames: Iterator[bytes], converter: AnthropicToOpenAIStream) -> Iterator[bytes]:
+    """Anthropic SSE bytes in, OpenAI `data:` chunks out, ending with [DONE]."""
+    decoder = SSEDecoder()
+    try:
+        for data in frames:
+            out = []
+            for frame in decoder.feed(data):
+                if frame.event == "ping":
+                    out.append(b": ping\n\n")  # an SSE comment keeps the connection alive
+                    continue
+                for chunk in converter.feed(frame.json()):
+                    out.append(encode_data(chunk))
+                    if "error" in chunk:
+                        out.append(DONE_FRAME)
+                        yield b"".join(out)
+                        return
+            if out:
+                yield b"".join(out)
+        yield b"".join(encode_data(chunk) for chunk in converter.finish()) + DONE_FRAME
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+
+
+def _error_result(result: ProxyResult) -> ProxyResult:
+    """A provider's error answer (Anthropic format) in OpenAI's error format."""
+    try:
+        error = orjson.loads(result.body)["error"]
+        message, error_type = str(error.get("message")), str(error.get("type"))
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        message, error_type = "provider error", "api_error"
+    body = orjson.dumps(openai_error_body(result.status, message, error_type))
+    return ProxyResult(result.status, {"content-type": JSON_CONTENT_TYPE}, body, result.provider, "openai")
+
+
+def openai_error_response_body(err: LoadBalancerError) -> dict:
+    """The front door's body for one of our own errors."""
+    return openai_error_body(err.status, err.message, err.error_type)

@@ -1,0 +1,142 @@
+"""Prometheus metrics: what every finished request and every provider state adds up to.
+
+Under gunicorn every worker is its own process, so prometheus-client runs in multiprocess
+mode: `gunicorn.conf.py` points `PROMETHEUS_MULTIPROC_DIR` at an empty directory before any
+process imports prometheus_client, each worker writes its samples there, and `/metrics`
+merges them. Without that variable (unit tests, `flask run`) metrics are per process.
+Labels carry provider, model and client *names*; never a key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import Callable
+
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge,
+                               Histogram, generate_latest)
+from prometheus_client import multiprocess
+
+from loadbalancer.routing.balancer import ProviderSnapshot
+from loadbalancer.request_record import RequestRecord
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+NO_LABEL = "-"
+OTHER_MODEL = "other"  # models no provider serves: client-chosen strings must not explode cardinality
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+FIRST_TOKEN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
+PROVIDER_STATES = ("healthy", "unhealthy", "cooling_down", "disabled")
+TOOL_CALL_RESULTS = ("parsed", "repaired", "rejected")
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def multiprocess_dir() -> str | None:
+    """The shared samples directory when running under gunicorn's multiprocess setup."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    return directory if directory and os.path.isdir(directory) else None
+
+
+def request_outcome(record: RequestRecord) -> str:
+    """One word for how a request ended, for the `outcome` label."""
+    if record.stream_error:
+        return "stream_error"
+    if record.status == 429:
+        return "rate_limited"
+    if 200 <= record.status < 400:
+        return "success"
+    if record.status < 500 and record.provider is not None:
+        return "provider_rejected"  # the provider answered a client error, passed through
+    if record.status < 500:
+        return "client_error"
+    return "failed"
+
+
+class Metrics:
+    """The load balancer's metric families, registered on a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+        self.requests = Counter("loadbalancer_requests", "Finished client requests.",
+                                ["provider", "model", "status", "outcome", "client"], registry=registry)
+        self.attempts = Counter("loadbalancer_attempts", "Tries at a provider, by how they ended.",
+                                ["provider", "outcome"], registry=registry)
+        self.failovers = Counter("loadbalancer_failovers", "Failed attempts at a provider (the request moves on to the next, if any).",
+                                 ["provider", "reason"], registry=registry)
+        self.latency = Histogram("loadbalancer_request_duration_seconds",
+                                 "Whole-request latency (to the last byte of a stream).",
+                                 ["provider"], buckets=LATENCY_BUCKETS, registry=registry)
+        self.first_token = Histogram("loadbalancer_time_to_first_token_seconds",
+                                     "Time from request start to the provider's first byte.",
+                                     ["provider"], buckets=FIRST_TOKEN_BUCKETS, registry=registry)
+        self.tokens = Counter("loadbalancer_tokens", "Tokens reported by providers.",
+                              ["provider", "model", "direction"], registry=registry)
+        self.tool_calls = Counter("loadbalancer_text_tool_calls", "Text tool calls seen in answers.",
+                                  ["provider", "result"], registry=registry)
+        self.provider_up = Gauge("loadbalancer_provider_up", "1 when the provider takes traffic.",
+                                 ["provider"], registry=registry, multiprocess_mode="livemostrecent")
+        self.provider_state = Gauge("loadbalancer_provider_state",
+                                    "1 for the provider's current state, 0 for the others.",
+                                    ["provider", "state"], registry=registry,
+                                    multiprocess_mode="livemostrecent")
+
+    def observe_request(self, record: RequestRecord, model_is_known: Callable[[str], bool]) -> None:
+        """Count one finished request (called through `LoadBalancerState.request_observers`)."""
+        provider = record.provider or NO_LABEL
+        model = record.model if record.model and model_is_known(record.model) else (
+            OTHER_MODEL if record.model else NO_LABEL)
+        self.requests.labels(provider, model, str(record.status), request_outcome(record),
+                             record.client or NO_LABEL).inc()
+        for attempt in record.attempts:
+            self.attempts.labels(attempt.provider, attempt.outcome).inc()
+            if attempt.outcome not in ("ok", "pending") and not attempt.outcome.endswith("passed through"):
+                self.failovers.labels(attempt.provider, attempt.outcome).inc()
+        if record.attempts:
+            self.latency.labels(provider).observe(record.elapsed_seconds)
+        if record.first_byte_seconds is not None:
+            self.first_token.labels(provider).observe(record.first_byte_seconds)
+        if record.input_tokens:
+            self.tokens.labels(provider, model, "input").inc(record.input_tokens)
+        if record.output_tokens:
+            self.tokens.labels(provider, model, "output").inc(record.output_tokens)
+        stats = record.tool_call_stats
+        for result in TOOL_CALL_RESULTS:
+            count = getattr(stats, result)
+            if count:
+                self.tool_calls.labels(provider, result).inc(count)
+
+    def set_provider_states(self, snapshots: list[ProviderSnapshot]) -> None:
+        """Publish each provider's state as gauges."""
+        for snapshot in snapshots:
+            self.provider_up.labels(snapshot.name).set(1 if snapshot.state == "healthy" else 0)
+            for state in PROVIDER_STATES:
+                self.provider_state.labels(snapshot.name, state).set(1 if snapshot.state == state else 0)
+
+    def collecting_registry(self) -> CollectorRegistry:
+        """The registry to read: every worker's samples merged, or this process's own."""
+        directory = multiprocess_dir()
+        if directory is None:
+            return self.registry
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=directory)
+        return merged
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format for `/metrics`."""
+        return generate_latest(self.collecting_registry())
+
+    def provider_totals(self) -> dict[str, dict[str, float]]:
+        """Per provider: requests, failovers and text tool calls, summed over every worker."""
+        totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for family in self.collecting_registry().collect():
+            for sample in family.samples:
+                provider = sample.labels.get("provider")
+                if provider is None or provider == NO_LABEL:
+                    continue
+                if sample.name == "loadbalancer_requests_total":
+                    totals[provider]["requests"] += sample.value
+                elif sample.name == "loadbalancer_failovers_total":
+                    totals[provider]["failovers"] += sample.value
+                elif sample.name == "loadbalancer_text_tool_calls_total":
+                    totals[provider]["tool_calls_" + sample.labels["result"]] += sample.value
+        return {provider: dict(values) for provider, values in totals.items()}

@@ -1,0 +1,89 @@
+"""The per-worker state built from one configuration, and its atomic replacement.
+
+A `Runtime` bundles a validated `Config` with the balancer and the pooled provider
+clients made from it. Requests take `holder.current` once and keep it to the end, so a
+reload never changes the configuration under a request in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from loadbalancer.routing.balancer import Balancer
+from loadbalancer.settings.changes import describe_changes
+from loadbalancer.settings.records import Config
+from loadbalancer.settings.validation import ConfigError
+from loadbalancer.providers.http_client import ProviderClient
+
+log = logging.getLogger("loadbalancer")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One configuration with its balancer and one client per enabled provider."""
+
+    config: Config
+    balancer: Balancer
+    clients: dict[str, ProviderClient]
+
+    @classmethod
+    def build(cls, config: Config, previous: "Runtime | None" = None) -> "Runtime":
+        """A runtime for `config`, keeping provider state and sessions from `previous`."""
+        balancer = Balancer(config.providers, config.routing)
+        clients: dict[str, ProviderClient] = {}
+        for provider in config.providers:
+            if not provider.enabled:
+                continue
+            old = previous.clients.get(provider.name) if previous else None
+            if old is not None and old.provider == provider:
+                clients[provider.name] = old
+            else:
+                clients[provider.name] = ProviderClient(provider)
+        if previous is not None:
+            balancer.carry_state_from(previous.balancer)
+        return cls(config, balancer, clients)
+
+    def retire(self, successor: "Runtime") -> None:
+        """Close the sessions the successor no longer uses (idle pooled connections only)."""
+        for name, client in self.clients.items():
+            if successor.clients.get(name) is not client:
+                client.close()
+
+
+class RuntimeHolder:
+    """Holds the current runtime; swaps it atomically on reload.
+
+    `loader` reads and validates a providers file (`config.load_config`); it is passed in
+    because the file format belongs to the top-level `config.py`, above this package.
+    """
+
+    def __init__(self, runtime: Runtime, loader: Callable[[str], Config]) -> None:
+        self._runtime = runtime
+        self._loader = loader
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> Runtime:
+        """The runtime new requests use."""
+        return self._runtime
+
+    def reload(self, path: str) -> bool:
+        """Re-read `path`; apply it if valid, else keep the old one. True when applied."""
+        with self._lock:
+            old = self._runtime
+            try:
+                config = self._loader(path)
+            except ConfigError as err:
+                log.error("config reload rejected, keeping the running configuration: %s", err)
+                return False
+            changes = describe_changes(old.config, config)
+            if not changes:
+                return False
+            new = Runtime.build(config, previous=old)
+            self._runtime = new
+            log.info("config reloaded from %s: %s", path, "; ".join(changes))
+            old.retire(new)
+            return True

@@ -1,0 +1,215 @@
+"""Turn text tool calls in Anthropic answers (messages and event streams) into tool_use blocks.
+
+Policy for a call whose required arguments are still missing after repair: it stays text (its
+original markup) and is counted as rejected. A client would run it and fail ("Missing file_path
+argument"); as text the model's intent stays visible, and the HTTP layer may retry instead.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from loadbalancer.toolcalls.arguments import build_tool_index
+from loadbalancer.toolcalls.parser import Segment, StreamingToolCallParser, TextSegment, ToolCall, parse_tool_calls
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+_ID_LENGTH = 24
+
+
+@dataclass
+class ToolCallStats:
+    """Counts of what the rewriter did."""
+
+    parsed: int = 0       # text tool calls turned into tool_use blocks
+    repaired: int = 0     # of those, how many needed repair or coercion
+    rejected: int = 0     # calls left as text because required arguments were missing after repair
+
+    def add(self, other: ToolCallStats) -> None:
+        """Add another set of counts to this one."""
+        self.parsed += other.parsed
+        self.repaired += other.repaired
+        self.rejected += other.rejected
+
+
+def new_tool_use_id() -> str:
+    """A fresh id in Anthropic's shape: toolu_ and 24 letters or digits."""
+    return "toolu_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
+
+
+def _is_active(tools: Sequence[dict] | None, mode: str) -> bool:
+    return mode != "off" and bool(build_tool_index(tools).schemas)
+
+
+def accepted_segments(segments: Sequence[Segment], stats: ToolCallStats) -> Iterator[Segment]:
+    """Segments with rejected call blocks turned back into their markup text; counts into stats."""
+    index = 0
+    while index < len(segments):
+        segment = segments[index]
+        if isinstance(segment, TextSegment):
+            yield segment
+            index += 1
+            continue
+        group_end = index
+        while (group_end < len(segments) and isinstance(segments[group_end], ToolCall)
+               and segments[group_end].block == segment.block):
+            group_end += 1
+        group = segments[index:group_end]
+        if any(call.missing for call in group):
+            stats.rejected += len(group)
+            yield TextSegment(segment.markup)
+        else:
+            stats.parsed += len(group)
+            stats.repaired += sum(1 for call in group if call.repaired)
+            yield from group
+        index = group_end
+
+
+def tool_use_block(call: ToolCall) -> dict:
+    """An Anthropic tool_use content block for a call."""
+    return {"type": "tool_use", "id": new_tool_use_id(), "name": call.name, "input": call.input}
+
+
+def _content_for_text(text: str, tools: Sequence[dict], mode: str, stats: ToolCallStats) -> list[dict]:
+    blocks: list[dict] = []
+    for segment in accepted_segments(parse_tool_calls(text, tools, mode), stats):
+        if isinstance(segment, ToolCall):
+            blocks.append(tool_use_block(segment))
+        elif blocks and blocks[-1]["type"] == "text":
+            blocks[-1]["text"] += segment.text
+        else:
+            blocks.append({"type": "text", "text": segment.text})
+    return blocks
+
+
+def rewrite_message(message: dict, tools: Sequence[dict] | None, mode: str = "auto") -> tuple[dict, ToolCallStats]:
+    """Anthropic message with text tool calls turned into tool_use blocks (a new dict; the input is not modified)."""
+    stats = ToolCallStats()
+    if not _is_active(tools, mode):
+        return message, stats
+    content: list[dict] = []
+    for block in message.get("content") or ():
+        if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
+            content.extend(_content_for_text(block["text"], tools, mode, stats))
+        else:
+            content.append(block)
+    rewritten = {**message, "content": content}
+    if stats.parsed:
+        rewritten["stop_reason"] = "tool_use"
+    return rewritten, stats
+
+
+class ToolCallStreamRewriter:
+    """Rewrites an Anthropic event stream so text tool calls become tool_use blocks."""
+
+    def __init__(self, tools: Sequence[dict] | None, mode: str = "auto") -> None:
+        self._tools = tools or []
+        self._mode = mode
+        self._active = _is_active(tools, mode)
+        self.stats = ToolCallStats()
+        self._parsers: dict[int, StreamingToolCallParser] = {}
+        self._passthrough: dict[int, int] = {}   # upstream index -> emitted index
+        self._next_index = 0
+        self._open_text: int | None = None
+
+    @property
+    def active(self) -> bool:
+        """False when there is nothing to do (no tools, or mode off): the caller may bypass the rewriter."""
+        return self._active
+
+    def feed(self, event: dict) -> list[dict]:
+        """Events to send downstream for one upstream event."""
+        if not self._active:
+            return [event]
+        kind = event.get("type")
+        if kind == "content_block_start":
+            return self._start_block(event)
+        if kind == "content_block_delta":
+            return self._delta(event)
+        if kind == "content_block_stop":
+            return self._stop_block(event)
+        if kind == "message_delta" and self.stats.parsed:
+            return [{**event, "delta": {**(event.get("delta") or {}), "stop_reason": "tool_use"}}]
+        if kind == "message_stop":
+            return self.finish() + [event]
+        return [event]
+
+    def finish(self) -> list[dict]:
+        """Flush text still held by any parser and close open blocks."""
+        events: list[dict] = []
+        for parser in self._parsers.values():
+            events.extend(self._emit(parser.finish()))
+        self._parsers.clear()
+        events.extend(self._close_text())
+        return events
+
+    def _start_block(self, event: dict) -> list[dict]:
+        block = event.get("content_block") or {}
+        upstream_index = event.get("index", 0)
+        if block.get("type") == "text":
+            # not forwarded: a text block is opened downstream only when there is text to send
+            parser = StreamingToolCallParser(self._tools, self._mode)
+            self._parsers[upstream_index] = parser
+            return self._emit(parser.feed(block.get("text") or ""))
+        events = self._close_text()
+        self._passthrough[upstream_index] = self._next_index
+        events.append({**event, "index": self._next_index})
+        self._next_index += 1
+        return events
+
+    def _delta(self, event: dict) -> list[dict]:
+        upstream_index = event.get("index", 0)
+        parser = self._parsers.get(upstream_index)
+        if parser is not None:
+            delta = event.get("delta") or {}
+            return self._emit(parser.feed(delta.get("text") or "")) if delta.get("type") == "text_delta" else []
+        if upstream_index in self._passthrough:
+            return [{**event, "index": self._passthrough[upstream_index]}]
+        return []
+
+    def _stop_block(self, event: dict) -> list[dict]:
+        upstream_index = event.get("index", 0)
+        parser = self._parsers.pop(upstream_index, None)
+        if parser is not None:
+            return self._emit(parser.finish()) + self._close_text()
+        if upstream_index in self._passthrough:
+            return [{**event, "index": self._passthrough.pop(upstream_index)}]
+        return []
+
+    def _emit(self, segments: list[Segment]) -> list[dict]:
+        events: list[dict] = []
+        for segment in accepted_segments(segments, self.stats):
+            if isinstance(segment, TextSegment):
+                events.extend(self._text_delta(segment.text))
+            else:
+                events.extend(self._close_text())
+                events.extend(self._tool_use_events(segment))
+        return events
+
+    def _text_delta(self, text: str) -> list[dict]:
+        events: list[dict] = []
+        if self._open_text is None:
+            self._open_text, self._next_index = self._next_index, self._next_index + 1
+            events.append({"type": "content_block_start", "index": self._open_text,
+                           "content_block": {"type": "text", "text": ""}})
+        events.append({"type": "content_block_delta", "index": self._open_text,
+                       "delta": {"type": "text_delta", "text": text}})
+        return events
+
+    def _close_text(self) -> list[dict]:
+        if self._open_text is None:
+            return []
+        index, self._open_text = self._open_text, None
+        return [{"type": "content_block_stop", "index": index}]
+
+    def _tool_use_events(self, call: ToolCall) -> list[dict]:
+        index, self._next_index = self._next_index, self._next_index + 1
+        block = {**tool_use_block(call), "input": {}}
+        return [
+            {"type": "content_block_start", "index": index, "content_block": block},
+            {"type": "content_block_delta", "index": index,
+             "delta": {"type": "input_json_delta", "partial_json": json.dumps(call.input, ensure_ascii=False)}},
+            {"type": "content_block_stop", "index": index},
+        ]
