@@ -25,9 +25,10 @@ __all__ = [
     "describe_changes", "load_config", "parse_config",
 ]
 
+from loadbalancer.providers.registry import PROVIDER_TYPES, provider_type
 from loadbalancer.settings.changes import describe_changes  # noqa: F401  (re-exported)
 from loadbalancer.settings.records import (  # noqa: F401  (re-exported: modules import records from config)
-    AuthConfig, Capabilities, ClientKey, Config, HealthConfig, LimitsConfig, ModelRoute, ProviderConfig, RoutingConfig, Timeout, PROVIDER_TYPES, ROUTING_STRATEGIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_TOOL_NAME_LENGTH, MIN_TOOL_NAME_LENGTH, DEFAULT_HEALTH_PATHS, RESERVED_HEADERS, _BASE_URL_SUFFIXES,
+    AuthConfig, Capabilities, ClientKey, Config, HealthConfig, LimitsConfig, ModelRoute, ProviderConfig, RoutingConfig, Timeout, ROUTING_STRATEGIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_TOOL_NAME_LENGTH, MIN_TOOL_NAME_LENGTH, RESERVED_HEADERS,
 )
 
 
@@ -91,15 +92,15 @@ def _parse_provider(value: object, where: Location, environ: Mapping[str, str]) 
     missing: list[MissingVariable] = []
     entry = substitute_variables(raw, where, environ, missing)
     name = expect_str(entry["name"], where.key("name"), non_empty=True)
-    provider_type = expect_choice(entry["type"], where.key("type"), PROVIDER_TYPES,
+    type_name = expect_choice(entry["type"], where.key("type"), PROVIDER_TYPES,
                                   "provider type")
     api_key, disabled_reason = _parse_api_key(raw, entry, where, missing)
     health_path, paid_probe = _parse_provider_health(entry.get("health", {}), where.key("health"))
     return ProviderConfig(
         name=name,
-        type=provider_type,
+        type=type_name,
         base_url=normalise_base_url(expect_str(entry["base_url"], where.key("base_url")),
-                                    provider_type, where.key("base_url")),
+                                    type_name, where.key("base_url")),
         api_key=api_key,
         models=optional_member(entry, where, "models", (), _parse_models),
         priority=optional_member(entry, where, "priority", 1, expect_int),
@@ -139,12 +140,12 @@ def _variables_reason(names: list[str], state: str) -> str:
     return f"environment variables {', '.join(names)} are {state}"
 
 
-def normalise_base_url(url: str, provider_type: str, where: Location) -> str:
+def normalise_base_url(url: str, type_name: str, where: Location) -> str:
     """The URL without trailing "/" or the endpoint suffix clients often paste along."""
     url = url.strip()
     check_http_url(url, where)
     normalised = url.rstrip("/")
-    for suffix in _BASE_URL_SUFFIXES[provider_type]:
+    for suffix in provider_type(type_name).base_url_suffixes:
         if normalised.endswith(suffix):
             return normalised[: -len(suffix)].rstrip("/")
     return normalised

@@ -12,44 +12,38 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from urllib.parse import urlsplit
 
-import orjson
-
-from loadbalancer.providers.base import anthropic_headers
-from config import ProviderConfig
 from loadbalancer.errors import UpstreamError, UpstreamHTTPError
 from loadbalancer.ops.health_monitor import ProbeResult
-from loadbalancer.runtime import Runtime
+from loadbalancer.providers.base import Provider
 from loadbalancer.providers.http_client import ProviderClient
+from loadbalancer.runtime import Runtime
+from loadbalancer.settings.records import ProviderConfig
 
 MAX_PROBE_THREADS = 8
-MAX_MODELS_LISTED = 50
 
 
-def probe_provider(client: ProviderClient, timeout: float) -> ProbeResult:
-    """GET the models endpoint (or, if the provider opts in, a 1-token completion) and classify the outcome."""
-    provider = client.provider
+def probe_provider(client: ProviderClient, provider: Provider, timeout: float) -> ProbeResult:
+    """Ask the provider's cheap probe (the model listing, or an opt-in 1-token completion) and classify the outcome."""
+    config = provider.config
     started = time.monotonic()
-    headers = _probe_headers(provider)
-    paid_model = _paid_probe_model(provider) if provider.health_paid_probe else None
+    paid_model = _paid_probe_model(config) if config.health_paid_probe else None
+    probe = provider.probe_request(paid_model)
     try:
-        if paid_model is not None:
-            answer = client.post(provider.messages_url(), _paid_probe_body(paid_model),
-                                 {**headers, "content-type": "application/json"}, stream=False,
-                                 timeout=timeout)
-            client.read_body(answer)
-            models: tuple[str, ...] = (paid_model,)
+        if probe.method == "GET":
+            answer = client.get(probe.url, probe.headers, timeout=timeout)
         else:
-            answer = client.get(provider.models_url(), headers, timeout=timeout)
-            models = _model_ids(client.read_body(answer))
+            answer = client.post(probe.url, probe.body, probe.headers, stream=False, timeout=timeout)
+        body = client.read_body(answer)
     except UpstreamHTTPError as err:
         latency = (time.monotonic() - started) * 1000
         auth_refused = err.status in (401, 403)
-        return ProbeResult(provider.name, True, not auth_refused, round(latency, 1), (),
+        return ProbeResult(config.name, True, not auth_refused, round(latency, 1), (),
                            f"HTTP {err.status}" + (" (key refused)" if auth_refused else ""), time.time())
     except UpstreamError as err:
-        return ProbeResult(provider.name, False, None, None, (), err.message, time.time())
+        return ProbeResult(config.name, False, None, None, (), err.message, time.time())
     latency = (time.monotonic() - started) * 1000
-    return ProbeResult(provider.name, True, True, round(latency, 1), models, None, time.time())
+    models = (paid_model,) if paid_model is not None else provider.probe_models(body)
+    return ProbeResult(config.name, True, True, round(latency, 1), models, None, time.time())
 
 
 def _paid_probe_model(provider: ProviderConfig) -> str | None:
@@ -62,41 +56,15 @@ def _paid_probe_model(provider: ProviderConfig) -> str | None:
     return None
 
 
-def _paid_probe_body(model: str) -> bytes:
-    """The smallest completion both dialects accept: one token, one short user turn."""
-    return orjson.dumps({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]})
-
-
-def _probe_headers(provider: ProviderConfig) -> dict[str, str]:
-    if provider.type == "openai":
-        headers = {"accept": "application/json"}
-        if provider.api_key:
-            headers["authorization"] = f"Bearer {provider.api_key}"
-        headers.update(provider.headers)
-        return headers
-    return anthropic_headers(provider, {}, stream=False)
-
-
-def _model_ids(body: bytes) -> tuple[str, ...]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return ()
-    items = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        return ()
-    ids = [item.get("id") for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
-    return tuple(ids[:MAX_MODELS_LISTED])
-
-
 def probe_all(runtime: Runtime) -> list[ProbeResult]:
     """Probe every enabled provider in parallel and feed the results to the balancer."""
-    clients = list(runtime.clients.values())
-    if not clients:
+    names = list(runtime.clients)
+    if not names:
         return []
     timeout = runtime.config.health.timeout
-    with ThreadPoolExecutor(max_workers=min(MAX_PROBE_THREADS, len(clients))) as pool:
-        results = list(pool.map(lambda client: probe_provider(client, timeout), clients))
+    with ThreadPoolExecutor(max_workers=min(MAX_PROBE_THREADS, len(names))) as pool:
+        results = list(pool.map(
+            lambda name: probe_provider(runtime.clients[name], runtime.providers[name], timeout), names))
     for result in results:
         runtime.balancer.probe_result(result.name, result.usable, result.latency_ms, result.error)
     return results

@@ -141,7 +141,7 @@ def count_tokens() -> Response:
     parsed = parse_messages_request(_read_body(), runtime().config.limits, count_tokens=True)
     record.model = parsed.model
     serving = runtime().balancer.serving(parsed.model)
-    if serving and not any(provider.type == "anthropic" for provider in serving):
+    if serving and not any(runtime().providers[provider.name].counts_tokens for provider in serving):
         # OpenAI-compatible servers have no counting endpoint; an estimate beats an error
         # for clients (Claude Code) that only use the count to plan context.
         g.provider = serving[0].name

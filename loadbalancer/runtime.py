@@ -1,7 +1,7 @@
 """The per-worker state built from one configuration, and its atomic replacement.
 
-A `Runtime` bundles a validated `Config` with the balancer and the pooled provider
-clients made from it. Requests take `holder.current` once and keep it to the end, so a
+A `Runtime` bundles a validated `Config` with the balancer, the provider interface objects
+and the pooled provider clients made from it. Requests take `holder.current` once and keep it to the end, so a
 reload never changes the configuration under a request in flight.
 """
 
@@ -16,35 +16,42 @@ from loadbalancer.routing.balancer import Balancer
 from loadbalancer.settings.changes import describe_changes
 from loadbalancer.settings.records import Config
 from loadbalancer.settings.validation import ConfigError
+from loadbalancer.providers.base import Provider
 from loadbalancer.providers.http_client import ProviderClient
+from loadbalancer.providers.registry import build_provider
 
 log = logging.getLogger("loadbalancer")
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """One configuration with its balancer and one client per enabled provider."""
+    """One configuration with its balancer, and per enabled provider its interface and client."""
 
     config: Config
     balancer: Balancer
     clients: dict[str, ProviderClient]
+    providers: dict[str, Provider]
 
     @classmethod
     def build(cls, config: Config, previous: "Runtime | None" = None) -> "Runtime":
         """A runtime for `config`, keeping provider state and sessions from `previous`."""
         balancer = Balancer(config.providers, config.routing)
         clients: dict[str, ProviderClient] = {}
+        providers: dict[str, Provider] = {}
         for provider in config.providers:
             if not provider.enabled:
                 continue
             old = previous.clients.get(provider.name) if previous else None
             if old is not None and old.provider == provider:
+                # Unchanged: keep the pooled connections and whatever the provider cached.
                 clients[provider.name] = old
+                providers[provider.name] = previous.providers[provider.name]
             else:
                 clients[provider.name] = ProviderClient(provider)
+                providers[provider.name] = build_provider(provider)
         if previous is not None:
             balancer.carry_state_from(previous.balancer)
-        return cls(config, balancer, clients)
+        return cls(config, balancer, clients, providers)
 
     def retire(self, successor: "Runtime") -> None:
         """Close the sessions the successor no longer uses (idle pooled connections only)."""

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from loadbalancer.client_request import parse_messages_request
+from loadbalancer.providers.registry import build_provider
 from config import (
     AuthConfig, Capabilities, ClientKey, Config, ConfigError, HealthConfig, LimitsConfig,
     ModelRoute, ProviderConfig, RoutingConfig, Timeout, describe_changes, load_config,
@@ -211,20 +213,22 @@ def test_base_url_is_normalised(provider_type: str, given: str, normalised: str)
     ("openai", ("https://x.test/v1/chat/completions", None, "https://x.test/v1/models")),
 ])
 def test_endpoint_urls(provider_type: str, urls: tuple) -> None:
-    entry = parse_provider(type=provider_type, base_url="https://x.test/v1")
+    provider = build_provider(parse_provider(type=provider_type, base_url="https://x.test/v1"))
     messages, count_tokens, models = urls
-    assert entry.messages_url() == messages
-    assert entry.models_url() == models
+    request = parse_messages_request(b'{"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}', LimitsConfig())
+    assert provider.messages_request(request, {}).url == messages
+    assert provider.probe_request().url == models
+    assert provider.counts_tokens == (count_tokens is not None)
     if count_tokens is None:
-        with pytest.raises(ValueError, match="no count_tokens endpoint"):
-            entry.count_tokens_url()
+        with pytest.raises(NotImplementedError, match="no count_tokens endpoint"):
+            provider.count_tokens_request(request, {})
     else:
-        assert entry.count_tokens_url() == count_tokens
+        assert provider.count_tokens_request(request, {}).url == count_tokens
 
 
 def test_health_path_replaces_the_model_listing() -> None:
-    entry = parse_provider(health={"path": "/health"})
-    assert entry.models_url() == "https://api.example.com/health"
+    provider = build_provider(parse_provider(health={"path": "/health"}))
+    assert provider.probe_request().url == "https://api.example.com/health"
 
 
 # --- model routing ----------------------------------------------------------------------------
@@ -505,10 +509,10 @@ def test_shipped_file_with_both_keys() -> None:
     config = load_config(SHIPPED_FILE, environ=environ)
     anthropic, openrouter = config.providers
     assert (anthropic.enabled, anthropic.api_key, anthropic.type) == (True, "sk-ant-test", "anthropic")
-    assert anthropic.messages_url() == "https://api.anthropic.com/v1/messages"
+    assert build_provider(anthropic).messages_url() == "https://api.anthropic.com/v1/messages"
     assert anthropic.model_for("claude-sonnet-4-5") == "claude-sonnet-4-5"
     assert (openrouter.enabled, openrouter.api_key, openrouter.type) == (True, "sk-or-test", "openai")
-    assert openrouter.messages_url() == "https://openrouter.ai/api/v1/chat/completions"
+    assert build_provider(openrouter).messages_url() == "https://openrouter.ai/api/v1/chat/completions"
     assert openrouter.model_for("claude-sonnet-4-5") == "qwen/qwen3-coder"
     assert anthropic.priority < openrouter.priority
     assert openrouter.tool_calls == "auto"

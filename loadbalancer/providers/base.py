@@ -1,46 +1,41 @@
-"""What differs between provider types: the upstream request, the answer, the errors.
+"""The provider interface: what every provider type implements, and the records it returns.
 
-Pure: no network, no Flask. `forwarding.py` asks the backend of a provider for the bytes
-and headers to send, then hands it the answer; everything comes back in the Anthropic
-dialect (a message dict, or a stream pipeline that yields Anthropic frames).
+A provider type is one module with one `Provider` subclass, listed once in `registry`. The
+failover loop, the health probe and the routes speak to every backend only through this
+interface; none of them compares `provider.type`. A `Provider` is built once per configured
+provider (and kept across reloads while its configuration is unchanged), so a type may keep
+state of its own, such as a cached access token.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, ClassVar, Mapping
 
 import orjson
 
-from loadbalancer.settings.records import ProviderConfig
-from loadbalancer.errors import UpstreamBadResponse, UpstreamHTTPError, error_body, error_type_for
 from loadbalancer.client_request import MessagesRequest
-from loadbalancer.translation.messages_to_chat_request import anthropic_to_openai_request
-from loadbalancer.translation.chat_to_messages_answer import openai_error_to_anthropic, openai_to_anthropic_message
-from loadbalancer.providers.stream_pipeline import AnthropicStreamPipeline, OpenAIPassthroughPipeline, OpenAIStreamPipeline
-from loadbalancer.translation.tool_names import ToolNameMap
-from loadbalancer.toolcalls.rewrite import ToolCallStats, ToolCallStreamRewriter, rewrite_message
+from loadbalancer.errors import UpstreamHTTPError
+from loadbalancer.settings.records import ProviderConfig
+from loadbalancer.toolcalls.rewrite import ToolCallStats
 
-DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
+if TYPE_CHECKING:
+    from loadbalancer.providers.stream_pipeline import StreamPipeline
+    from loadbalancer.translation.tool_names import ToolNameMap
 
-# Never forwarded: hop-by-hop headers (RFC 9110 7.6.1), the client's own credentials,
-# and headers the HTTP client sets itself.
-_DROPPED_CLIENT_HEADERS = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "host", "content-length", "authorization", "x-api-key",
-    "cookie", "accept-encoding", "content-type", "accept", "expect", "forwarded",
-    "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip",
-})
+MAX_MODELS_LISTED = 50
 
 
 @dataclass(frozen=True)
 class UpstreamRequest:
-    """What to send to one provider for one attempt."""
+    """What to send to one provider for one attempt (or one probe)."""
 
     url: str
     headers: dict[str, str]
-    body: bytes
+    body: bytes | None
     tool_names: ToolNameMap | None = None
+    method: str = "POST"
 
 
 @dataclass(frozen=True)
@@ -52,129 +47,95 @@ class MessageAnswer:
     usage: tuple[int, int]
 
 
-def is_openai_passthrough(provider: ProviderConfig, request: MessagesRequest) -> bool:
-    """An OpenAI client talking to an OpenAI provider: nothing to translate."""
-    return provider.type == "openai" and request.openai_body is not None
+class Provider(ABC):
+    """One configured backend of one provider type."""
+
+    type_name: ClassVar[str]                      # the `type` in providers.json
+    base_url_suffixes: ClassVar[tuple[str, ...]] = ()  # endpoint suffixes users paste; removed
+    counts_tokens: ClassVar[bool] = False         # False: count_tokens is estimated locally
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        """The provider's configured name."""
+        return self.config.name
+
+    # --- requests ------------------------------------------------------------------------
+
+    @abstractmethod
+    def messages_request(self, request: MessagesRequest,
+                         client_headers: Mapping[str, str]) -> UpstreamRequest:
+        """The URL, headers and body of a Messages request (stream or not) at this provider."""
+
+    def count_tokens_request(self, request: MessagesRequest,
+                             client_headers: Mapping[str, str]) -> UpstreamRequest:
+        """The token-counting request; only types with `counts_tokens` implement it."""
+        raise NotImplementedError(f"provider type {self.type_name} has no count_tokens endpoint")
+
+    def answers_in_client_dialect(self, request: MessagesRequest) -> bool:
+        """Whether the provider's answer goes to the client as it is (no translation at all)."""
+        return False
+
+    # --- answers -------------------------------------------------------------------------
+
+    @abstractmethod
+    def decode_message(self, request: MessagesRequest, body: bytes,
+                       upstream: UpstreamRequest) -> MessageAnswer:
+        """A 2xx non-stream answer as an Anthropic message (text tool calls rewritten).
+
+        :raises UpstreamBadResponse: the body is not a valid answer of this provider type.
+        """
+
+    @abstractmethod
+    def stream_pipeline(self, request: MessagesRequest, upstream: UpstreamRequest) -> StreamPipeline:
+        """The pipeline that turns this provider's stream into frames for the client."""
+
+    # --- errors --------------------------------------------------------------------------
+
+    def is_client_error(self, err: UpstreamHTTPError) -> bool:
+        """Whether an error answer blames the client's request (passed on) rather than the
+        provider (fail over to the next one)."""
+        return not err.retryable
+
+    @abstractmethod
+    def error_answer(self, err: UpstreamHTTPError) -> tuple[int, bytes]:
+        """The status and Anthropic-format body that pass a provider's error on to the client."""
+
+    def describe_error(self, err: UpstreamHTTPError) -> str:
+        """A short description of an error answer for logs and all-failed errors."""
+        _, body = self.error_answer(err)
+        try:
+            message = orjson.loads(body)["error"]["message"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            message = ""
+        return f"HTTP {err.status}" + (f" ({message[:200]})" if message else "")
+
+    # --- health --------------------------------------------------------------------------
+
+    @abstractmethod
+    def probe_request(self, paid_model: str | None = None) -> UpstreamRequest:
+        """A cheap health probe: the model listing, or a 1-token completion of `paid_model`."""
+
+    def probe_models(self, body: bytes) -> tuple[str, ...]:
+        """Model ids from the answer to a listing probe (`{"data": [{"id": ...}]}`)."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return ()
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            return ()
+        ids = [item.get("id") for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+        return tuple(ids[:MAX_MODELS_LISTED])
 
 
-def build_upstream_request(provider: ProviderConfig, request: MessagesRequest,
-                           client_headers: Mapping[str, str], *, count_tokens: bool = False) -> UpstreamRequest:
-    """The URL, headers and body for `request` at `provider`."""
-    provider_model = provider.model_for(request.model) or request.model
-    if is_openai_passthrough(provider, request):
-        return UpstreamRequest(provider.messages_url(), _openai_headers(provider, request.stream),
-                               orjson.dumps({**request.openai_body, "model": provider_model}))
-    if provider.type == "openai":
-        body, tool_names = anthropic_to_openai_request(
-            request.body, provider_model, max_tool_name_length=provider.max_tool_name_length)
-        return UpstreamRequest(provider.messages_url(), _openai_headers(provider, request.stream),
-                               orjson.dumps(body), tool_names)
-    if provider_model == request.model:
-        body_bytes = request.raw
-    else:
-        body_bytes = orjson.dumps({**request.body, "model": provider_model})
-    url = provider.count_tokens_url() if count_tokens else provider.messages_url()
-    return UpstreamRequest(url, anthropic_headers(provider, client_headers, request.stream), body_bytes)
+def paid_probe_body(model: str) -> bytes:
+    """The smallest completion both dialects accept: one token, one short user turn."""
+    return orjson.dumps({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]})
 
 
-def anthropic_headers(provider: ProviderConfig, client_headers: Mapping[str, str], stream: bool) -> dict[str, str]:
-    """Client headers minus credentials and hop-by-hop ones, plus the provider's key."""
-    headers = {name.lower(): value for name, value in client_headers.items()
-               if name.lower() not in _DROPPED_CLIENT_HEADERS}
-    headers.setdefault("anthropic-version", DEFAULT_ANTHROPIC_VERSION)
-    headers["content-type"] = "application/json"
-    headers["accept"] = "text/event-stream" if stream else "application/json"
-    # Compressed SSE would arrive in bursts; streams are asked for uncompressed.
-    headers["accept-encoding"] = "identity" if stream else "gzip, deflate"
-    if provider.api_key:
-        headers["x-api-key"] = provider.api_key
-    headers.update(provider.headers)
-    return headers
-
-
-def _openai_headers(provider: ProviderConfig, stream: bool) -> dict[str, str]:
-    """Headers for an OpenAI-compatible provider: nothing of the client's is forwarded."""
-    headers = {"content-type": "application/json",
-               "accept": "text/event-stream" if stream else "application/json",
-               "accept-encoding": "identity" if stream else "gzip, deflate"}
-    if provider.api_key:
-        headers["authorization"] = f"Bearer {provider.api_key}"
-    headers.update(provider.headers)
-    return headers
-
-
-def decode_message_answer(provider: ProviderConfig, request: MessagesRequest, body: bytes,
-                          tool_names: ToolNameMap | None) -> MessageAnswer:
-    """A 2xx non-stream answer as an Anthropic message (text tool calls rewritten)."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise UpstreamBadResponse(provider.name, "answered 2xx with a body that is not JSON") from err
-    if not isinstance(data, dict):
-        raise UpstreamBadResponse(provider.name, "answered 2xx with JSON that is not an object")
-    changed = False
-    if provider.type == "openai" and not isinstance(data.get("choices"), list):
-        raise UpstreamBadResponse(provider.name, "answer has no choices")
-    if is_openai_passthrough(provider, request):
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        return MessageAnswer(body, ToolCallStats(), (_int(usage.get("prompt_tokens")),
-                                                     _int(usage.get("completion_tokens"))))
-    if provider.type == "openai":
-        data = openai_to_anthropic_message(data, request.model, tool_names or ToolNameMap({}),
-                                           thinking_requested=request.wants_thinking)
-        changed = True
-    elif data.get("type") != "message" or not isinstance(data.get("content"), list):
-        raise UpstreamBadResponse(provider.name, "answer is not an Anthropic message")
-    stats = ToolCallStats()
-    if request.tools and provider.tool_calls != "off":
-        rewritten, stats = rewrite_message(data, request.tools, provider.tool_calls)
-        changed = changed or rewritten is not data
-        data = rewritten
-    usage = data.get("usage") or {}
-    return MessageAnswer(orjson.dumps(data) if changed else body, stats,
-                         (_int(usage.get("input_tokens")), _int(usage.get("output_tokens"))))
-
-
-def stream_pipeline(provider: ProviderConfig, request: MessagesRequest,
-                    tool_names: ToolNameMap | None) -> AnthropicStreamPipeline | OpenAIStreamPipeline:
-    """The pipeline that turns this provider's stream into Anthropic frames."""
-    if is_openai_passthrough(provider, request):
-        return OpenAIPassthroughPipeline(provider.name)
-    rewriter = None
-    if request.tools and provider.tool_calls != "off":
-        rewriter = ToolCallStreamRewriter(request.tools, provider.tool_calls)
-    if provider.type == "openai":
-        return OpenAIStreamPipeline.create(provider.name, request.model, tool_names or ToolNameMap({}),
-                                          thinking_requested=request.wants_thinking, rewriter=rewriter)
-    return AnthropicStreamPipeline(provider.name, rewriter)
-
-
-def client_error_answer(provider: ProviderConfig, err: UpstreamHTTPError) -> tuple[int, bytes]:
-    """The status and Anthropic-format body to pass a provider's 4xx on to the client."""
-    status = err.status or 502
-    if provider.type == "openai":
-        status, body = openai_error_to_anthropic(status, err.body, err.content_type)
-        return status, orjson.dumps(body)
-    try:
-        data = orjson.loads(err.body)
-    except orjson.JSONDecodeError:
-        data = None
-    if isinstance(data, dict) and data.get("type") == "error" and isinstance(data.get("error"), dict):
-        return status, err.body
-    snippet = err.body[:300].decode("utf-8", "replace").strip()
-    message = f"provider {provider.name} answered HTTP {status}" + (f": {snippet}" if snippet else "")
-    return status, orjson.dumps(error_body(error_type_for(status), message))
-
-
-def upstream_error_message(provider: ProviderConfig, err: UpstreamHTTPError) -> str:
-    """A short description of a provider's error answer for logs and all-failed errors."""
-    _, body = client_error_answer(provider, err)
-    try:
-        message = orjson.loads(body)["error"]["message"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        message = ""
-    return f"HTTP {err.status}" + (f" ({message[:200]})" if message else "")
-
-
-def _int(value: object) -> int:
+def int_or_zero(value: object) -> int:
+    """A token count from a provider's usage object; 0 for anything that is not an int."""
     return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -73,7 +73,7 @@ class _OpenBlockTracker:
         return frames
 
 
-class _StreamPipeline:
+class StreamPipeline:
     """What every pipeline shares: SSE decoding, the optional tool-call rewriter, usage, and
     the open-block bookkeeping that lets a broken stream end cleanly."""
 
@@ -123,7 +123,7 @@ class _StreamPipeline:
         raise NotImplementedError
 
 
-class AnthropicStreamPipeline(_StreamPipeline):
+class AnthropicStreamPipeline(StreamPipeline):
     """An Anthropic provider's stream, forwarded raw unless tool calls must be rewritten."""
 
     def __init__(self, provider: str, rewriter: ToolCallStreamRewriter | None = None) -> None:
@@ -170,7 +170,7 @@ _PARSED_EVENTS = frozenset({"message_start", "message_delta", "message_stop",
                             "content_block_start", "content_block_stop", "error"})
 
 
-class _OpenAIChunks(_StreamPipeline):
+class _OpenAIChunks(StreamPipeline):
     """Reading OpenAI chunk streams: [DONE], error chunks, finish reasons, usage."""
 
     def __init__(self, provider: str, rewriter: ToolCallStreamRewriter | None = None) -> None:

@@ -14,8 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping
 
-from loadbalancer.providers.base import (MessageAnswer, is_openai_passthrough, build_upstream_request, client_error_answer,
-                      decode_message_answer, stream_pipeline, upstream_error_message)
+from loadbalancer.providers.base import MessageAnswer, Provider, UpstreamRequest
 from loadbalancer.routing.balancer import RequestNeeds, affinity_key_for
 from loadbalancer.settings.records import ProviderConfig
 from loadbalancer.errors import (AllProvidersFailed, InvalidRequest, NoProviderForModel, UpstreamError, UpstreamHTTPError)
@@ -58,7 +57,8 @@ def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_heade
     rounds = 0
     while len(record.attempts) < routing.max_attempts and time.monotonic() < deadline:
         plan = [provider for provider in balancer.plan(needs, affinity)
-                if provider.name not in tried and (not count_tokens or provider.type == "anthropic")]
+                if provider.name not in tried
+                and (not count_tokens or runtime.providers[provider.name].counts_tokens)]
         if not plan:
             if not failures and balancer.seconds_until_available(needs) is None:
                 # No provider's declared capabilities fit: retrying would never help, so no 529.
@@ -108,26 +108,30 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
     """One try at one provider: its answer, or an UpstreamError to fail over on."""
     balancer = runtime.balancer
     client = runtime.clients[provider.name]
+    backend = runtime.providers[provider.name]
     attempt = record.start_attempt(provider.name)
     balancer.begin(provider.name)
     try:
-        upstream = build_upstream_request(provider, request, client_headers, count_tokens=count_tokens)
+        if count_tokens:
+            upstream = backend.count_tokens_request(request, client_headers)
+        else:
+            upstream = backend.messages_request(request, client_headers)
         answer = client.post(upstream.url, upstream.body, upstream.headers, stream=request.stream)
         if request.stream:
-            result = _open_stream(runtime, provider, request, record, answer, upstream.tool_names)
+            result = _open_stream(runtime, backend, request, record, answer, upstream)
         elif count_tokens:
             result = _json_result(provider, client.read_body(answer))
         else:
             body = client.read_body(answer)
-            message = decode_message_answer(provider, request, body, upstream.tool_names)
+            message = backend.decode_message(request, body, upstream)
             result = _message_result(provider, message, record)
     except UpstreamHTTPError as err:
-        if err.retryable:
+        if not backend.is_client_error(err):
             _record_failure(balancer, attempt, provider, err)
             raise
         # The provider worked and says the request is wrong: the client gets that answer.
         balancer.released(provider.name)
-        status, body = client_error_answer(provider, err)
+        status, body = backend.error_answer(err)
         attempt.finish(f"{err.status} passed through")
         return ProxyResult(status, {"content-type": JSON_CONTENT_TYPE}, body, provider.name)
     except UpstreamError as err:
@@ -137,7 +141,7 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
     balancer.succeeded(provider.name, first_byte, affinity)
     attempt.finish("ok")
     record.first_byte_seconds = first_byte
-    if is_openai_passthrough(provider, request):
+    if backend.answers_in_client_dialect(request):
         result.dialect = "openai"
     return result
 
@@ -157,15 +161,16 @@ def _json_result(provider: ProviderConfig, body: bytes) -> ProxyResult:
     return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, body, provider.name)
 
 
-def _open_stream(runtime: Runtime, provider: ProviderConfig, request: MessagesRequest,
-                 record: RequestRecord, answer, tool_names) -> ProxyResult:
+def _open_stream(runtime: Runtime, backend: Provider, request: MessagesRequest,
+                 record: RequestRecord, answer, upstream: UpstreamRequest) -> ProxyResult:
     """Read the stream up to its first content frame; then hand the rest to a generator.
 
     Nothing can be sent before the first content, so this part reads in the request's own
     thread (bounded by the provider's read timeout): the reader thread that sends pings is
     only started once the stream is committed, which keeps it off the first event's path.
     """
-    pipeline = stream_pipeline(provider, request, tool_names)
+    provider = backend.config
+    pipeline = backend.stream_pipeline(request, upstream)
     held: list[bytes] = []
     has_content = False
     try:
@@ -257,13 +262,13 @@ def _all_failed(runtime: Runtime, request: MessagesRequest, needs: RequestNeeds,
     status = statuses[-1] if statuses else 529
     if status not in (429, 500, 502, 503, 504, 529):
         status = 529 if status < 500 else 502
-    details = "; ".join(f"{provider.name}: {_describe(provider, err)}" for provider, err in failures)
+    details = "; ".join(f"{provider.name}: {_describe(runtime, provider, err)}" for provider, err in failures)
     return AllProvidersFailed(f"all providers failed for model {request.model!r}: {details}",
                               status=status, headers=headers)
 
 
-def _describe(provider: ProviderConfig, err: UpstreamError) -> str:
+def _describe(runtime: Runtime, provider: ProviderConfig, err: UpstreamError) -> str:
     if isinstance(err, UpstreamHTTPError):
-        return upstream_error_message(provider, err)
+        return runtime.providers[provider.name].describe_error(err)
     return err.message
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from loadbalancer.settings.validation import is_glob
 
-PROVIDER_TYPES = ("anthropic", "openai")
 ROUTING_STRATEGIES = ("priority", "weighted", "least_busy", "latency")
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 300.0
@@ -18,12 +17,10 @@ DEFAULT_IDLE_TIMEOUT = 60.0
 DEFAULT_MAX_TOOL_NAME_LENGTH = 64  # OpenAI's limit on function names
 # A shortened tool name keeps a readable prefix plus an 8-character hash; less leaves no prefix.
 MIN_TOOL_NAME_LENGTH = 16
-DEFAULT_HEALTH_PATHS = {"anthropic": "/v1/models", "openai": "/models"}
 # The load balancer sets these itself; a configured value would leak or break the request.
 RESERVED_HEADERS = frozenset({
     "x-api-key", "authorization", "host", "content-length", "connection", "transfer-encoding",
 })
-_BASE_URL_SUFFIXES = {"anthropic": ("/v1/messages", "/v1"), "openai": ("/chat/completions",)}
 
 
 @dataclass(frozen=True)
@@ -67,7 +64,7 @@ class ProviderConfig:
     """One backend as configured; `api_key` is None when the provider is disabled."""
 
     name: str
-    type: str  # "anthropic" or "openai"
+    type: str  # a key of providers.registry.PROVIDER_TYPES
     base_url: str  # normalised: no trailing "/", no endpoint suffix
     api_key: str | None = field(repr=False)  # "" means "send no key"
     models: tuple[ModelRoute, ...] = ()  # empty: serves every model unchanged
@@ -78,7 +75,7 @@ class ProviderConfig:
     tool_calls: str = "auto"  # "auto", "off", or a format name
     capabilities: Capabilities = Capabilities()
     max_tool_name_length: int = DEFAULT_MAX_TOOL_NAME_LENGTH
-    health_path: str | None = None  # None: the per-type default
+    health_path: str | None = None  # None: the provider type's default probe
     health_paid_probe: bool = False  # opt in to a 1-token completion as health probe
     disabled_reason: str | None = None
 
@@ -98,22 +95,6 @@ class ProviderConfig:
             if route.is_glob and fnmatch.fnmatchcase(requested, route.pattern):
                 return route.resolve(requested)
         return None
-
-    def messages_url(self) -> str:
-        """The URL requests are posted to, in this provider's dialect."""
-        if self.type == "openai":
-            return f"{self.base_url}/chat/completions"
-        return f"{self.base_url}/v1/messages"
-
-    def count_tokens_url(self) -> str:
-        """The Anthropic token-counting URL; OpenAI-compatible providers have none."""
-        if self.type != "anthropic":
-            raise ValueError(f"provider {self.name!r} ({self.type}) has no count_tokens endpoint")
-        return f"{self.base_url}/v1/messages/count_tokens"
-
-    def models_url(self) -> str:
-        """The URL probed by health checks: `health_path` or the type's model listing."""
-        return f"{self.base_url}{self.health_path or DEFAULT_HEALTH_PATHS[self.type]}"
 
 
 @dataclass(frozen=True)
