@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Mapping
 
 import click
-import orjson
 from flask import Flask
 
 from config import ConfigError, load_config
 from loadbalancer.ops.config_watch import ConfigWatcher
+from loadbalancer.ops.health_monitor import HealthMonitor, state_directory
+from loadbalancer.ops.logging_setup import configure_logging
+from loadbalancer.ops.metrics import Metrics
+from loadbalancer.ops.rate_limit import RateLimiter
 from loadbalancer.request_record import RequestRecord
 from loadbalancer.runtime import Runtime, RuntimeHolder
 
@@ -35,7 +38,7 @@ class LoadBalancerState:
         self.json_logs = json_logs
         self.watcher: ConfigWatcher | None = None
         self.request_observers: list = []
-        # Set by ops_routes.init_app: Metrics, RateLimiter, HealthMonitor.
+        # Set by init_operations: Metrics, RateLimiter, HealthMonitor.
         self.metrics = None
         self.rate_limiter = None
         self.monitor = None
@@ -82,46 +85,32 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         state.watcher = ConfigWatcher(path, holder)
         state.watcher.start()
 
-    import ops_routes
     import routes  # imported here so that importing app.py does no work
     app.register_blueprint(routes.bp)
     # One monitor per worker process; never in tests that opt out or in CLI commands.
     start_monitor = (not (test_config or {}).get("DISABLE_HEALTH_MONITOR")
                      and click.get_current_context(silent=True) is None)
-    ops_routes.init_app(app, start_monitor=start_monitor)
+    init_operations(state, start_monitor=start_monitor)
     register_cli(app)
     return app
 
 
-def configure_logging() -> None:
-    """One handler to stderr for the project's loggers (gunicorn keeps its own)."""
-    logger = logging.getLogger("loadbalancer")
-    if logger.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("LOG_FORMAT", "").lower() == "json":
-        handler.setFormatter(JsonLineFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
-    logger.propagate = False
+def init_operations(state: LoadBalancerState, *, start_monitor: bool = True) -> None:
+    """Give the app its metrics, rate limiter and health monitor; count every finished request."""
+    import health
+    directory = state_directory()
+    state.metrics = Metrics()
+    state.rate_limiter = RateLimiter(directory / "ratelimit")
+    state.monitor = HealthMonitor(state.holder, directory, probe=health.probe_all)
 
+    def record_metrics(record: RequestRecord) -> None:
+        """Count the request; models no provider serves share one label."""
+        balancer = state.holder.current.balancer
+        state.metrics.observe_request(record, lambda model: bool(balancer.serving(model)))
 
-class JsonLineFormatter(logging.Formatter):
-    """LOG_FORMAT=json: every line is one JSON object that log shippers can parse as it is."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Time, level and logger, plus the request's fields or the message."""
-        payload: dict = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name}
-        message = record.getMessage()
-        if record.name == "loadbalancer.access" and message.startswith("{"):
-            payload.update(orjson.loads(message))  # RequestRecord already wrote its fields as JSON
-        else:
-            payload["message"] = message
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(payload).decode()
+    state.request_observers.append(record_metrics)
+    if start_monitor:
+        state.monitor.start()
 
 
 def register_cli(app: Flask) -> None:

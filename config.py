@@ -12,7 +12,7 @@ import os
 from typing import Any, Mapping
 
 from loadbalancer.settings.validation import (
-    ConfigError, Location, MissingVariable, changed_fields, check_glob,
+    ConfigError, Location, MissingVariable, check_glob,
     check_http_url, check_keys, expect_bool, expect_choice, expect_int, expect_list,
     expect_number, expect_object, expect_str, is_glob, non_negative_number,
     optional_member, optional_positive_int, parse_header_map, parse_record, positive_int,

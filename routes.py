@@ -13,15 +13,14 @@ import orjson
 from flask import Blueprint, Response, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from loadbalancer.ops import client_access as access
 import health
-from loadbalancer.ops import status_page
-from loadbalancer.errors import (LoadBalancerError, MethodNotAllowed, NotFound,
-                    RequestTooLarge, error_body)
-from loadbalancer.frontdoors.chat_completions import forward_chat_completion, openai_error_response_body
-from loadbalancer.routing.failover import ProxyResult, forward_to_provider
 from loadbalancer.client_request import estimate_input_tokens, parse_messages_request
+from loadbalancer.errors import LoadBalancerError, MethodNotAllowed, NotFound, RequestTooLarge, error_body
+from loadbalancer.frontdoors.chat_completions import forward_chat_completion, openai_error_response_body
+from loadbalancer.ops import client_access, status_page
+from loadbalancer.ops.metrics import METRICS_CONTENT_TYPE
 from loadbalancer.request_record import RequestRecord, new_request_id
+from loadbalancer.routing.failover import ProxyResult, forward_to_provider
 
 log = logging.getLogger("loadbalancer")
 bp = Blueprint("loadbalancer", __name__)
@@ -36,6 +35,7 @@ ENDPOINTS = [
     "GET /status.json (and GET / from a browser: the status page)",
 ]
 _JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
+HEADER_LINE_OVERHEAD = 4  # ": " and CRLF per header line
 
 
 def json_response(status: int, payload: dict | list | bytes, headers: dict | None = None) -> Response:
@@ -66,6 +66,15 @@ def _record() -> RequestRecord:
 @bp.before_app_request
 def _begin_request() -> None:
     g.request_id = new_request_id()
+    _check_header_size()
+
+
+def _check_header_size() -> None:
+    """Refuse oversized headers with a JSON 413 (gunicorn's own limits sit above this one)."""
+    limit = runtime().config.limits.max_header_bytes
+    size = sum(len(name) + len(value) + HEADER_LINE_OVERHEAD for name, value in request.headers.items())
+    if size > limit:
+        raise RequestTooLarge(f"request headers are {size} bytes; the limit is {limit} bytes")
 
 
 @bp.after_app_request
@@ -84,10 +93,10 @@ def _tracing_headers(response: Response) -> Response:
 
 def _authenticate(record: RequestRecord | None = None) -> str | None:
     """The calling client's name (recorded before its rate limit is checked)."""
-    client = access.identify_client(runtime().config.auth, request.headers)
+    client = client_access.identify_client(runtime().config.auth, request.headers)
     if record is not None and client is not None:
         record.client = client.name
-    access.check_rate_limit(client, current_app.extensions["loadbalancer"].rate_limiter)
+    client_access.check_rate_limit(client, current_app.extensions["loadbalancer"].rate_limiter)
     return None if client is None else client.name
 
 
@@ -193,6 +202,22 @@ def health_view() -> Response:
     report = health.health_report(runtime(), probe=probe, probes=monitor.results())
     report["monitor"] = monitor.describe()
     return json_response(200, report)
+
+
+@bp.get("/metrics")
+def metrics_view() -> Response:
+    """Prometheus metrics, merged over every worker."""
+    state = current_app.extensions["loadbalancer"]
+    state.metrics.set_provider_states(runtime().balancer.snapshot())
+    return Response(state.metrics.exposition(), status=200, content_type=METRICS_CONTENT_TYPE)
+
+
+@bp.get("/status.json")
+def status_json() -> Response:
+    """What the status page shows: provider states, probes, request and tool-call counts."""
+    state = current_app.extensions["loadbalancer"]
+    report = health.health_report(runtime(), probes=state.monitor.results())
+    return json_response(200, status_page.status_summary(report, state.monitor, state.metrics))
 
 
 @bp.get("/")
