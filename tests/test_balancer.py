@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from loadbalancer.routing.balancer import Balancer, RequestNeeds, affinity_key_for
+from loadbalancer.routing.affinity import affinity_key_for
+from loadbalancer.routing.balancer import Balancer
+from loadbalancer.routing.needs import RequestNeeds
 
 
 @dataclass(frozen=True)

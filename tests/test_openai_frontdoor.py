@@ -8,11 +8,13 @@ import anthropic.types as anthropic_types
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from loadbalancer.translation.chat_to_messages_request import (
-    DEFAULT_MAX_TOKENS,
+from loadbalancer.translation.messages_to_chat_answer import (
     AnthropicToOpenAIStream,
     anthropic_to_openai_response,
     openai_error_body,
+)
+from loadbalancer.translation.chat_to_messages_request import (
+    DEFAULT_MAX_TOKENS,
     openai_to_anthropic_request,
 )
 

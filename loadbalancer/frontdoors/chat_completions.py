@@ -13,14 +13,15 @@ from typing import Iterator, Mapping
 
 import orjson
 
-from loadbalancer.errors import InvalidRequest, LoadBalancerError
-from loadbalancer.routing.failover import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, ProxyResult, forward_to_provider
 from loadbalancer.client_request import decode_json_object, parse_messages_request
-from loadbalancer.translation.chat_to_messages_request import (AnthropicToOpenAIStream, anthropic_to_openai_response,
-                              openai_error_body, openai_to_anthropic_request)
+from loadbalancer.errors import InvalidRequest, LoadBalancerError
 from loadbalancer.request_record import RequestRecord
+from loadbalancer.routing.failover import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, ProxyResult, forward_to_provider
 from loadbalancer.runtime import Runtime
 from loadbalancer.sse import SSEDecoder, encode_data
+from loadbalancer.translation.chat_to_messages_request import openai_to_anthropic_request
+from loadbalancer.translation.messages_to_chat_answer import (AnthropicToOpenAIStream, anthropic_to_openai_response,
+                                                             openai_error_body)
 
 DONE_FRAME = b"data: [DONE]\n\n"
 

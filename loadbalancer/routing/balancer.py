@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from loadbalancer.routing.needs import RequestNeeds, affinity_key_for  # noqa: F401  (re-exported)
+from loadbalancer.routing.needs import RequestNeeds
 
 if TYPE_CHECKING:
     from loadbalancer.settings.records import ProviderConfig, RoutingConfig

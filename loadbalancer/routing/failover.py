@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping
 
 from loadbalancer.providers.base import MessageAnswer, Provider, UpstreamRequest
-from loadbalancer.routing.balancer import RequestNeeds, affinity_key_for
+from loadbalancer.routing.affinity import affinity_key_for
+from loadbalancer.routing.needs import RequestNeeds
 from loadbalancer.settings.records import ProviderConfig
 from loadbalancer.errors import (AllProvidersFailed, InvalidRequest, NoProviderForModel, UpstreamError, UpstreamHTTPError)
 from loadbalancer.client_request import MessagesRequest

@@ -1,11 +1,10 @@
-"""What a request needs from a provider, and which conversation it belongs to.
+"""What a request needs from a provider: model, size, images, thinking.
 
-Pure: read once from the request body (and headers) before the balancer plans attempts.
+Pure: read once from the request body before the balancer plans attempts.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -14,7 +13,6 @@ import orjson
 
 BYTES_PER_TOKEN = 4
 THINKING_TYPES = frozenset({"enabled", "adaptive"})
-SESSION_HEADERS = ("x-claude-code-session-id", "x-session-id")
 
 
 @dataclass(frozen=True)
@@ -46,27 +44,6 @@ class RequestNeeds:
         )
 
 
-def affinity_key_for(body: Mapping[str, Any], headers: Mapping[str, str]) -> str | None:
-    """Key that keeps one conversation on one provider (so its prompt cache stays warm)."""
-    metadata = body.get("metadata")
-    if isinstance(metadata, dict):
-        user_id = metadata.get("user_id")
-        if isinstance(user_id, str) and user_id:
-            return user_id
-    for header in SESSION_HEADERS:
-        value = headers.get(header) or headers.get(header.title())
-        if value:
-            return value
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return None
-    first_user = next((m for m in messages if isinstance(m, dict) and m.get("role") == "user"), {})
-    seed = _text_of(body.get("system")) + "\x00" + _text_of(first_user.get("content"))
-    if seed == "\x00":
-        return None
-    return hashlib.sha256(seed.encode("utf-8")).hexdigest()
-
-
 def _serialize(body: Mapping[str, Any]) -> bytes:
     """Compact JSON bytes of the body, only to estimate its size."""
     try:
@@ -92,13 +69,3 @@ def _has_image(content: Any) -> bool:
         if block.get("type") == "tool_result" and _has_image(block.get("content")):
             return True
     return False
-
-
-def _text_of(content: Any) -> str:
-    """Plain text of a system prompt or message content (string or list of text blocks)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(b.get("text", "") for b in content
-                       if isinstance(b, dict) and isinstance(b.get("text"), str))
-    return ""
