@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, ClassVar, Mapping
 
 import orjson
@@ -45,6 +46,14 @@ class MessageAnswer:
     body: bytes
     tool_call_stats: ToolCallStats
     usage: tuple[int, int]
+
+
+class FailureKind(Enum):
+    """What an error answer says about whom to blame, and so what the failover loop does."""
+
+    CLIENT = "client"      # the request is wrong: the client gets the answer, no failover
+    PROVIDER = "provider"  # the provider failed: cool it down and try the next one
+    AUTH = "auth"          # the provider refused the load balancer's credentials: fail over
 
 
 class Provider(ABC):
@@ -94,10 +103,15 @@ class Provider(ABC):
 
     # --- errors --------------------------------------------------------------------------
 
-    def is_client_error(self, err: UpstreamHTTPError) -> bool:
-        """Whether an error answer blames the client's request (passed on) rather than the
-        provider (fail over to the next one)."""
-        return not err.retryable
+    def classify_error(self, err: UpstreamHTTPError) -> FailureKind:
+        """Whom an error answer blames: the client's request (passed on) or the provider (fail over)."""
+        return FailureKind.PROVIDER if err.retryable else FailureKind.CLIENT
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret this provider holds (keys, header values, tokens), to be scrubbed from
+        anything that leaves the service; types with credentials of their own add theirs."""
+        values = [self.config.api_key or ""] + [value for _, value in self.config.headers]
+        return tuple(value for value in values if value)
 
     @abstractmethod
     def error_answer(self, err: UpstreamHTTPError) -> tuple[int, bytes]:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping
 
-from loadbalancer.providers.base import MessageAnswer, Provider, UpstreamRequest
+from loadbalancer.providers.base import FailureKind, MessageAnswer, Provider, UpstreamRequest
 from loadbalancer.routing.affinity import affinity_key_for
 from loadbalancer.routing.needs import RequestNeeds
 from loadbalancer.settings.records import ProviderConfig
@@ -127,7 +127,7 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
             message = backend.decode_message(request, body, upstream)
             result = _message_result(provider, message, record)
     except UpstreamHTTPError as err:
-        if not backend.is_client_error(err):
+        if backend.classify_error(err) is not FailureKind.CLIENT:
             _record_failure(balancer, attempt, provider, err)
             raise
         # The provider worked and says the request is wrong: the client gets that answer.
