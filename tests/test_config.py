@@ -398,7 +398,7 @@ ERROR_CASES = [
     (["auth", "api_keys"], ["a", "a"], "the same key is listed twice", "auth.api_keys[1]"),
     (["auth", "api_keys"], [{"name": "x", "key": "a"}, {"name": "x", "key": "b"}],
      "duplicate client key name 'x'", "auth.api_keys[1]"),
-    (["auth", "keys"], [], "unknown key 'keys'; allowed keys: api_keys", "auth.keys"),
+    (["auth", "keys"], [], "allowed keys: api_keys, ops_keys", "auth.keys"),
     # routing, limits, health
     (["routing", "strategy"], "random",
      "unknown strategy 'random'; allowed: priority, weighted, least_busy, latency",
@@ -446,7 +446,7 @@ def test_valid_globs_are_accepted() -> None:
 
 @pytest.mark.parametrize("text, problem", [
     ('{"providers": [}', "invalid JSON at line 1 column 16"),
-    ('{\n  "providers": [\n    {"name": "a",}\n  ]\n}', "invalid JSON at line 3 column 18"),
+    ('{\n  "providers": [\n    {"name": "a",}\n  ]\n}', "invalid JSON at line 3 column 17: trailing comma"),
     ("", "invalid JSON at line 1 column 1"),
     ('{"providers": [], "providers": []}', "duplicate key 'providers'"),
 ])
