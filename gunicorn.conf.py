@@ -20,6 +20,10 @@ if worker_class == "gevent":
 
     monkey.patch_all()
 
+# The project's modules (the app, and logger_class below) load from beside this file.
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 # Workers share a state directory (health probe results, rate-limit counters, metrics). It
 # must be in the environment before any process imports prometheus_client, and a HUP reload
 # re-runs this file: keep what an earlier run set.
@@ -50,21 +54,21 @@ limit_request_line = 8190
 
 accesslog = None  # the app writes one richer line per request itself
 errorlog = "-"
+# gunicorn's own lines in the service's format: JSON with LOG_FORMAT=json, else logfmt; UTC times.
+logger_class = "loadbalancer.ops.gunicorn_logging.GunicornLogger"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "anthropic-loadbalancer"
 
 
 def on_starting(server):
     """Validate providers.json once in the master: a bad file stops the start with one line."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from app import providers_file_path
     from config import ConfigError, load_config
 
     try:
         config = load_config(providers_file_path(None))
     except ConfigError as err:
-        sys.stderr.write(f"configuration error: {err}\n")
-        sys.stderr.flush()
+        server.log.error("configuration error: %s", err)  # one line, in the service's format
         os._exit(1)
     # Said once here rather than once per worker; the workers inherit the marker.
     for provider in config.providers:

@@ -71,6 +71,8 @@ class RuntimeHolder:
         self._runtime = runtime
         self._loader = loader
         self._lock = threading.Lock()
+        # Told True or False after every reload attempt (the config_last_reload_* metrics).
+        self.reload_listeners: list[Callable[[bool], None]] = []
 
     @property
     def current(self) -> Runtime:
@@ -85,7 +87,9 @@ class RuntimeHolder:
                 config = self._loader(path)
             except ConfigError as err:
                 log.error("config reload rejected, keeping the running configuration: %s", err)
+                self._tell_listeners(False)
                 return False
+            self._tell_listeners(True)
             changes = describe_changes(old.config, config)
             if not changes:
                 return False
@@ -94,3 +98,7 @@ class RuntimeHolder:
             log.info("config reloaded from %s: %s", path, "; ".join(changes))
             old.retire(new)
             return True
+
+    def _tell_listeners(self, success: bool) -> None:
+        for listener in self.reload_listeners:
+            listener(success)

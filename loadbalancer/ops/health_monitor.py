@@ -6,10 +6,15 @@ non-blocking `flock` on `<state dir>/health.lock`; the holder probes every provi
 Every worker (the holder included) reads that file when it changes, feeds the results to
 its balancer, and answers `/health` from them. When the holder dies the kernel drops its
 lock and another worker takes over on its next tick. Interval 0 disables the monitor.
+
+Live probes (`/health?probe=1`) go through the same file under `probe.lock`: whoever asks, in
+whichever worker, a provider is probed at most once per interval (30 s when the monitor is
+off), so the endpoint cannot be used to spend provider credit on paid probes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -18,7 +23,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import orjson
 
@@ -29,7 +34,11 @@ log = logging.getLogger("loadbalancer.health")
 STATE_DIR_ENV = "LB_STATE_DIR"
 LOCK_FILE = "health.lock"
 RESULTS_FILE = "health.json"
+PROBE_LOCK_FILE = "probe.lock"
 MAX_TICK_SECONDS = 1.0  # how soon a worker notices new results or a dead prober
+LIVE_PROBE_INTERVAL_WITHOUT_MONITOR = 30.0  # the default health.interval
+LOCK_POLL_SECONDS = 0.05  # flock is not cooperative under gevent: poll a non-blocking one
+LOCK_WAIT_SLACK = 1.0  # beyond the probe timeout, how long a live probe waits for another
 
 
 @dataclass(frozen=True)
@@ -46,8 +55,8 @@ class ProbeResult:
 
     @property
     def usable(self) -> bool:
-        """Reachable and the key accepted."""
-        return self.reachable and self.auth_ok is not False
+        """Reachable, answered 2xx, key accepted: anything else is not a provider to count on."""
+        return self.reachable and self.auth_ok is True and self.error is None
 
 
 def state_directory() -> Path:
@@ -98,6 +107,7 @@ class HealthMonitor:
         self._holder = holder
         self._lock_path = directory / LOCK_FILE
         self._results_path = directory / RESULTS_FILE
+        self._probe_lock_path = directory / PROBE_LOCK_FILE
         self._probe = probe
         self._clock = clock
         self._lock_file: int | None = None
@@ -127,6 +137,27 @@ class HealthMonitor:
         return {"enabled": self.interval > 0, "interval_s": self.interval,
                 "this_worker_probes": self.is_prober, "last_checked_at": max(taken, default=None)}
 
+    @property
+    def live_probe_interval(self) -> float:
+        """The shortest time between two probes of a provider that `probe_now` allows."""
+        return self.interval if self.interval > 0 else LIVE_PROBE_INTERVAL_WITHOUT_MONITOR
+
+    def probe_now(self) -> dict[str, ProbeResult]:
+        """Results no older than one interval: probes now only when the last ones are older."""
+        runtime = self._holder.current
+        wait = runtime.config.health.timeout + LOCK_WAIT_SLACK
+        with _exclusive_lock(self._probe_lock_path, wait) as locked:
+            if locked and self._live_probe_is_due(runtime, read_results(self._results_path)):
+                write_results(self._results_path, self._probe(runtime))
+        self.load_results()
+        return self.results()
+
+    def _live_probe_is_due(self, runtime: Runtime, known: dict[str, ProbeResult]) -> bool:
+        """Whether some enabled provider has no result younger than the live probe interval."""
+        now = time.time()
+        return any(name not in known or now - known[name].checked_at >= self.live_probe_interval
+                   for name in runtime.clients)
+
     def start(self) -> None:
         """Run `tick` in a daemon thread until `stop`."""
         self._thread = threading.Thread(target=self._run, name="health-monitor", daemon=True)
@@ -147,7 +178,9 @@ class HealthMonitor:
             self._try_lock()
         if self.is_prober and self._probe_is_due():
             self._last_probe = self._clock()
-            write_results(self._results_path, self._probe(self._holder.current))
+            results = self._probe(self._holder.current)
+            with _exclusive_lock(self._probe_lock_path, LOCK_WAIT_SLACK + self._holder.current.config.health.timeout):
+                write_results(self._results_path, results)
         self.load_results()
 
     def _run(self) -> None:
@@ -196,3 +229,23 @@ class HealthMonitor:
         balancer = self._holder.current.balancer
         for result in self._results.values():
             balancer.probe_result(result.name, result.usable, result.latency_ms, result.error)
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path, wait_seconds: float) -> Iterator[bool]:
+    """Hold an exclusive flock on `path`; yields False when it stayed taken for `wait_seconds`."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + wait_seconds
+    locked = False
+    try:
+        while not locked:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(LOCK_POLL_SECONDS)  # a gevent-friendly wait
+        yield locked
+    finally:
+        os.close(descriptor)  # closing drops the lock

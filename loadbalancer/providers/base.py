@@ -18,6 +18,7 @@ import orjson
 
 from loadbalancer.client_request import MessagesRequest
 from loadbalancer.errors import UpstreamHTTPError
+from loadbalancer.request_record import AnswerUsage
 from loadbalancer.settings.records import ProviderConfig
 from loadbalancer.toolcalls.rewrite import ToolCallStats
 
@@ -45,7 +46,7 @@ class MessageAnswer:
 
     body: bytes
     tool_call_stats: ToolCallStats
-    usage: tuple[int, int]
+    usage: AnswerUsage  # tokens, cache use and stop reason, for the log line and metrics
 
 
 class FailureKind(Enum):

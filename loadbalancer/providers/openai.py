@@ -15,10 +15,10 @@ from loadbalancer.client_request import MessagesRequest
 from loadbalancer.errors import UpstreamBadResponse, UpstreamHTTPError
 from loadbalancer.providers.anthropic import (decode_answer_object, finish_anthropic_message,
                                               tool_call_rewriter)
-from loadbalancer.providers.base import (MessageAnswer, Provider, UpstreamRequest, int_or_zero,
-                                         paid_probe_body)
+from loadbalancer.providers.base import MessageAnswer, Provider, UpstreamRequest, paid_probe_body
 from loadbalancer.providers.stream_pipeline import (OpenAIPassthroughPipeline, OpenAIStreamPipeline,
                                                     StreamPipeline)
+from loadbalancer.providers.usage import openai_answer_usage
 from loadbalancer.toolcalls.rewrite import ToolCallStats
 from loadbalancer.translation.chat_to_messages_answer import (openai_error_to_anthropic,
                                                              openai_to_anthropic_message)
@@ -74,9 +74,7 @@ class OpenAIProvider(Provider):
         if not isinstance(data.get("choices"), list):
             raise UpstreamBadResponse(self.name, "answer has no choices")
         if self.answers_in_client_dialect(request):
-            usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-            return MessageAnswer(body, ToolCallStats(), (int_or_zero(usage.get("prompt_tokens")),
-                                                         int_or_zero(usage.get("completion_tokens"))))
+            return MessageAnswer(body, ToolCallStats(), openai_answer_usage(data))
         message = openai_to_anthropic_message(data, request.model, upstream.tool_names or ToolNameMap({}),
                                               thinking_requested=request.wants_thinking)
         return finish_anthropic_message(self.config, request, message, body, changed=True)

@@ -111,6 +111,7 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
     client = runtime.clients[provider.name]
     backend = runtime.providers[provider.name]
     attempt = record.start_attempt(provider.name)
+    record.upstream_model = provider.model_for(request.model) or request.model
     balancer.begin(provider.name)
     try:
         if count_tokens:
@@ -133,7 +134,7 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
         # The provider worked and says the request is wrong: the client gets that answer.
         balancer.released(provider.name)
         status, body = backend.error_answer(err)
-        attempt.finish(f"{err.status} passed through")
+        attempt.finish_passed_through(err.status)
         return ProxyResult(status, {"content-type": JSON_CONTENT_TYPE}, body, provider.name)
     except UpstreamError as err:
         _record_failure(balancer, attempt, provider, err)
@@ -141,7 +142,7 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
     first_byte = time.monotonic() - attempt.started
     balancer.succeeded(provider.name, first_byte, affinity)
     attempt.finish("ok")
-    record.first_byte_seconds = first_byte
+    record.first_token_seconds = record.elapsed_seconds  # a stream's first content, or the answer
     if backend.answers_in_client_dialect(request):
         result.dialect = "openai"
     return result
@@ -154,7 +155,7 @@ def _record_failure(balancer, attempt, provider: ProviderConfig, err: UpstreamEr
 
 def _message_result(provider: ProviderConfig, message: MessageAnswer, record: RequestRecord) -> ProxyResult:
     record.tool_call_stats.add(message.tool_call_stats)
-    record.input_tokens, record.output_tokens = message.usage
+    record.note_usage(message.usage)
     return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, message.body, provider.name)
 
 
@@ -192,7 +193,7 @@ def _open_stream(runtime: Runtime, backend: Provider, request: MessagesRequest,
         # send it as one body, so the request is logged like any other.
         answer.close()
         record.tool_call_stats.add(pipeline.tool_call_stats)
-        record.input_tokens, record.output_tokens = pipeline.usage.input_tokens, pipeline.usage.output_tokens
+        record.note_usage(pipeline.usage.as_answer_usage())
         return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE}, b"".join(held), provider.name)
     chunks = runtime.clients[provider.name].iter_chunks(
         answer, first_timeout=provider.timeout.idle, idle_timeout=provider.timeout.idle)
@@ -226,8 +227,7 @@ def _stream_rest(first: bytes, chunks: Iterator[bytes | None], pipeline, record:
     finally:
         chunks.close()
         record.tool_call_stats.add(pipeline.tool_call_stats)
-        record.input_tokens = pipeline.usage.input_tokens
-        record.output_tokens = pipeline.usage.output_tokens
+        record.note_usage(pipeline.usage.as_answer_usage())
         record.finish()
 
 
