@@ -98,7 +98,8 @@ class Metrics:
                                        "Seconds until the provider takes traffic again (0: it does).",
                                        ["provider"], registry=registry, multiprocess_mode="livemax")
         self.provider_in_flight = Gauge("loadbalancer_provider_in_flight",
-                                        "Requests at the provider now (sent, or streaming), all workers.",
+                                        "Requests waiting for the provider's answer (up to its first "
+                                        "content), summed over every worker.",
                                         ["provider"], registry=registry, multiprocess_mode="livesum")
 
     def _define_service_gauges(self, registry: CollectorRegistry) -> None:
