@@ -238,8 +238,8 @@ def test_health_path_replaces_the_model_listing() -> None:
     ({}, "anything-at-all", "anything-at-all"),
     ({"claude-x": "backend-x"}, "claude-x", "backend-x"),
     ({"claude-x": "backend-x"}, "claude-y", None),
-    ({"claude-*": "*"}, "claude-sonnet-4-5", "claude-sonnet-4-5"),
-    ({"claude-*": ""}, "claude-sonnet-4-5", "claude-sonnet-4-5"),
+    ({"claude-*": "*"}, "claude-sonnet-5-5", "claude-sonnet-5-5"),
+    ({"claude-*": ""}, "claude-sonnet-5-5", "claude-sonnet-5-5"),
     ({"claude-*": "qwen/qwen3-coder"}, "claude-opus-4", "qwen/qwen3-coder"),
     ({"claude-*": "qwen/qwen3-coder"}, "gpt-4o", None),
     ({"claude-*": "qwen/qwen3-coder"}, "Claude-opus-4", None),
@@ -510,10 +510,10 @@ def test_shipped_file_with_both_keys() -> None:
     anthropic, openrouter = config.providers
     assert (anthropic.enabled, anthropic.api_key, anthropic.type) == (True, "sk-ant-test", "anthropic")
     assert build_provider(anthropic).messages_url() == "https://api.anthropic.com/v1/messages"
-    assert anthropic.model_for("claude-sonnet-4-5") == "claude-sonnet-4-5"
+    assert anthropic.model_for("claude-sonnet-5-5") == "claude-sonnet-5-5"
     assert (openrouter.enabled, openrouter.api_key, openrouter.type) == (True, "sk-or-test", "openai")
     assert build_provider(openrouter).messages_url() == "https://openrouter.ai/api/v1/chat/completions"
-    assert openrouter.model_for("claude-sonnet-4-5") == "qwen/qwen3-coder"
+    assert openrouter.model_for("claude-sonnet-5-5") == "qwen/qwen3-coder"
     assert anthropic.priority < openrouter.priority
     assert openrouter.tool_calls == "auto"
 
