@@ -30,6 +30,7 @@ MINUTES = 60
 SECONDS_PER_MINUTE = 60
 RECENT_PER_WORKER = 200
 MAX_FILES = 64
+HOUR = MINUTES * SECONDS_PER_MINUTE
 SERVICE = "*"  # the row for the whole service: client requests rather than attempts
 # Upper bounds (seconds) of the time-to-first-token histogram; the last one catches the rest.
 LATENCY_BOUNDS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20, 30, 60, 120, 300,
@@ -168,7 +169,7 @@ class Timeline:
         return minutes, recent
 
     def _other_files(self) -> list[tuple[Path, dict]]:
-        """The other workers' files (dead ones too, for an hour); stale ones are deleted."""
+        """The other workers' files (dead ones too, for an hour); older ones are deleted."""
         try:
             paths = sorted(self._directory.glob("*.json"), key=_modified, reverse=True)
         except OSError:
@@ -177,16 +178,25 @@ class Timeline:
         for path in paths[:MAX_FILES]:
             if path == self._file:
                 continue
-            if self._clock() - _modified(path) > MINUTES * SECONDS_PER_MINUTE:
+            payload = _read_payload(path)
+            updated = payload.get("updated_at") if payload is not None else None
+            if not isinstance(updated, (int, float)):
+                if time.time() - _modified(path) > HOUR:
+                    path.unlink(missing_ok=True)  # unreadable for an hour: not being written
+                continue
+            if self._clock() - updated > HOUR:
                 path.unlink(missing_ok=True)
                 continue
-            try:
-                payload = orjson.loads(path.read_bytes())
-            except (OSError, orjson.JSONDecodeError):
-                continue  # vanished or being replaced: the next look will see it
-            if isinstance(payload, dict):
-                loaded.append((path, payload))
+            loaded.append((path, payload))
         return loaded
+
+
+def _read_payload(path: Path) -> dict | None:
+    try:
+        payload = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None  # vanished, or another version's: the next look will tell
+    return payload if isinstance(payload, dict) else None
 
 
 def _merge_minutes(into: dict[str, dict[int, MinuteCounts]], encoded: object, oldest: int) -> None:
