@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import resource
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import requests
 
 from support.fake_backend import (FakeBackend, anthropic_error, anthropic_message, anthropic_stream,
                                   encode_sse, hang, status)
 from support.hostile_behaviours import RawStream, Redirect, Trickle
 from support.inprocess import InProcessService, build_service
-from support.lb_process import anthropic_provider, openai_provider
+from support.lb_process import LoadBalancerProcess, anthropic_provider, openai_provider, providers_config
 from support.sse_validation import check_anthropic_stream, read_openai_stream
 
 pytestmark = pytest.mark.integration
@@ -308,3 +311,31 @@ def test_metrics_that_cannot_be_written_do_not_fail_the_request(
     stream = service.client.post("/v1/messages", json={**BODY, "stream": True})
     assert check_anthropic_stream(stream.get_data()).text == "Hello"
     assert service.health()["primary"]["failures"] == 0
+
+
+def test_a_gunicorn_worker_out_of_file_descriptors_answers_503_and_blames_no_provider(
+        fake_backend, lb: Callable[..., LoadBalancerProcess]) -> None:
+    # The worker's soft limit is lowered to the descriptors it holds, with the client's
+    # connection already open: the connection to the provider (and the metrics files) fail
+    # with EMFILE, as under systemd's default LimitNOFILE with many open streams.
+    backend = fake_backend()
+    service = lb(providers_config(anthropic_provider("primary", backend.url)), workers=1)
+    children = Path(f"/proc/{service.pid}/task/{service.pid}/children")
+    if not children.exists():
+        pytest.skip("this kernel does not list a process's children in /proc")
+    worker = int(children.read_text().split()[0])
+    session = requests.Session()
+    assert session.get(f"{service.url}/health", timeout=5).status_code == 200
+    soft, hard = resource.prlimit(worker, resource.RLIMIT_NOFILE)
+    resource.prlimit(worker, resource.RLIMIT_NOFILE, (len(os.listdir(f"/proc/{worker}/fd")), hard))
+    try:
+        response = session.post(f"{service.url}/v1/messages", json=BODY, timeout=10)
+    finally:
+        resource.prlimit(worker, resource.RLIMIT_NOFILE, (soft, hard))
+    assert response.status_code == 503, response.text
+    assert "load balancer's fault" in response.json()["error"]["message"]
+    health = {entry["name"]: entry for entry in session.get(f"{service.url}/health", timeout=5).json()["providers"]}
+    assert (health["primary"]["state"], health["primary"]["failures"], health["primary"]["in_flight"]) == \
+        ("healthy", 0, 0)
+    assert session.post(f"{service.url}/v1/messages", json=BODY, timeout=10).status_code == 200
+    assert len(backend.requests_to("/v1/messages")) == 1  # only the second request reached the provider
