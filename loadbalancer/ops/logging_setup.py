@@ -42,7 +42,11 @@ class SecretLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Replace the message by its scrubbed text; never drops a record."""
         scrubber = self.scrubber()
-        record.msg, record.args = scrubber.text(record.getMessage()), None
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # a malformed call: the handler reports it, with no argument in it
+        record.msg, record.args = scrubber.text(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = scrubber.text(_plain_formatter.formatException(record.exc_info))
         if record.stack_info:

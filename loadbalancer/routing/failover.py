@@ -134,10 +134,12 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
                 status, body = backend.safe_error_answer(err)
                 attempt.finish(f"{err.status} passed through")
                 return ProxyResult(status, {"content-type": JSON_CONTENT_TYPE}, body, provider.name)
-            settled = _record_failure(balancer, attempt, provider, err, kind)
+            _record_failure(balancer, attempt, provider, err, kind)
+            settled = True
             raise
         except UpstreamError as err:
-            settled = _record_failure(balancer, attempt, provider, err, FailureKind.PROVIDER)
+            _record_failure(balancer, attempt, provider, err, FailureKind.PROVIDER)
+            settled = True
             raise
         first_byte = time.monotonic() - attempt.started
         balancer.succeeded(provider.name, first_byte, affinity)
@@ -172,12 +174,11 @@ def _send_and_read(runtime: Runtime, backend: Provider, request: MessagesRequest
         return _message_result(backend.config, backend.decode_message(request, body, upstream), record)
 
 
-def _record_failure(balancer, attempt, provider: ProviderConfig, err: UpstreamError, kind: FailureKind) -> bool:
-    """Count a failure against the provider (cooldown, circuit); True: the balancer was told."""
+def _record_failure(balancer, attempt, provider: ProviderConfig, err: UpstreamError, kind: FailureKind) -> None:
+    """Count a failure against the provider (cooldown, circuit); a refused key says so in /health."""
     reason = f"{AUTH_FAILED}: {err.message}" if kind is FailureKind.AUTH else err.message
     balancer.failed(provider.name, reason, err.retry_after)
     attempt.finish(AUTH_FAILED if kind is FailureKind.AUTH else err.reason)
-    return True
 
 
 def _message_result(provider: ProviderConfig, message: MessageAnswer, record: RequestRecord) -> ProxyResult:
