@@ -38,6 +38,8 @@ def new_request_id() -> str:
 
 OK = "ok"
 PENDING = "pending"
+ABORTED = "aborted"  # ended without a verdict on the provider (a local fault, a bad client body)
+NO_VERDICT_OUTCOMES = frozenset({PENDING, ABORTED})
 PASSED_THROUGH = "passed_through"  # the provider answered a client error, handed on as it is
 USER_AGENT_LIMIT = 200  # a client-chosen string: bounded before it reaches logs and the page
 
@@ -68,7 +70,7 @@ class Attempt:
     @property
     def failed(self) -> bool:
         """Whether the attempt failed (the request moved on, or gave up)."""
-        return self.outcome != PENDING and not self.answered
+        return self.outcome not in NO_VERDICT_OUTCOMES and not self.answered
 
     def summary(self) -> dict:
         """The attempt as the log and the status page show it."""
@@ -141,8 +143,13 @@ class RequestRecord:
             return
         self._done = True
         self.latency_seconds = self.elapsed_seconds
-        if self.on_finish is not None:
-            self.on_finish(self)
+        try:
+            if self.on_finish is not None:
+                self.on_finish(self)
+        except OSError as err:
+            # Metrics files that cannot be written (a full disk, no file descriptors left) are
+            # the load balancer's own trouble: the request and its log line must not suffer.
+            log.warning("request %s: could not record metrics: %s", self.request_id, err)
         log.info("request", extra={ACCESS_FIELDS: self.fields()})
 
     def fields(self) -> dict:

@@ -4,7 +4,9 @@ One handler on the root logger writes the project's lines, gunicorn's own (throu
 `ops.gunicorn_logging.GunicornLogger`), those of libraries and Python warnings alike. Times
 are ISO 8601 in UTC (`2025-06-01T12:00:00.123Z`). A request's line carries its fields on the
 log record (`request_record.ACCESS_FIELDS`): JSON members, or `key=value` pairs whose values
-are quoted when they hold spaces, quotes or `=`, so logfmt parsers read every line.
+are quoted when they hold spaces, quotes or `=`, so logfmt parsers read every line. A filter
+on the handlers takes every configured secret out of each line (its fields too) before it is
+written.
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ import re
 import sys
 import threading
 from datetime import datetime, timezone
+from typing import Callable
 
 import orjson
 
 from loadbalancer.request_record import ACCESS_FIELDS
+from loadbalancer.secrets import SecretScrubber
 
+# Besides the service's own handler: gunicorn's error log, which prints what escapes a worker.
+SCRUBBED_FOREIGN_LOGGERS = ("gunicorn.error",)
+_plain_formatter = logging.Formatter()
 _OURS = "_loadbalancer_handler"
 _BARE_VALUE = re.compile(r'^[^\s"=\\]+$')
 
@@ -78,14 +85,53 @@ def _line_fields(record: logging.LogRecord) -> dict:
     return fields
 
 
+class SecretLogFilter(logging.Filter):
+    """Scrubs a record's message and traceback with the running configuration's scrubber."""
+
+    def __init__(self, scrubber: Callable[[], SecretScrubber]) -> None:
+        super().__init__()
+        self.scrubber = scrubber
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Replace the message by its scrubbed text; never drops a record."""
+        scrubber = self.scrubber()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # a malformed call: the handler reports it, with no argument in it
+        record.msg, record.args = scrubber.text(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = scrubber.text(_plain_formatter.formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = scrubber.text(record.stack_info)
+        access = getattr(record, ACCESS_FIELDS, None)
+        if isinstance(access, dict):
+            setattr(record, ACCESS_FIELDS, scrubber.json_value(access))
+        return True
+
+
+def install_secret_filter(scrubber: Callable[[], SecretScrubber]) -> None:
+    """Scrub every line the service's root handler and gunicorn's error log write (one filter each).
+
+    A later app in the same process (tests build many) takes over the filter already there.
+    """
+    loggers = [logging.getLogger()] + [logging.getLogger(name) for name in SCRUBBED_FOREIGN_LOGGERS]
+    for handler in (handler for logger in loggers for handler in logger.handlers):
+        existing = [item for item in handler.filters if isinstance(item, SecretLogFilter)]
+        if existing:
+            existing[0].scrubber = scrubber
+        else:
+            handler.addFilter(SecretLogFilter(scrubber))
+
+
 class JsonLineFormatter(logging.Formatter):
     """LOG_FORMAT=json: every line is one JSON object that log shippers can parse as it is."""
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one JSON object."""
         payload = _line_fields(record)
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            payload["exception"] = record.exc_text or self.formatException(record.exc_info)
         return orjson.dumps(payload, default=str).decode()
 
 
@@ -95,8 +141,8 @@ class LogfmtFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """The record as one logfmt line (a traceback, if any, is one quoted value)."""
         fields = _line_fields(record)
-        if record.exc_info:
-            fields["exception"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            fields["exception"] = record.exc_text or self.formatException(record.exc_info)
         return logfmt_line(fields)
 
 

@@ -13,9 +13,9 @@ import orjson
 
 from loadbalancer.client_request import MessagesRequest
 from loadbalancer.errors import UpstreamBadResponse, UpstreamHTTPError
-from loadbalancer.providers.anthropic import (decode_answer_object, finish_anthropic_message,
-                                              tool_call_rewriter)
-from loadbalancer.providers.base import MessageAnswer, Provider, UpstreamRequest, paid_probe_body
+from loadbalancer.providers.anthropic import finish_anthropic_message, tool_call_rewriter
+from loadbalancer.providers.base import (MessageAnswer, Provider, UpstreamRequest, decode_answer_object,
+                                         paid_probe_body)
 from loadbalancer.providers.stream_pipeline import (OpenAIPassthroughPipeline, OpenAIStreamPipeline,
                                                     StreamPipeline)
 from loadbalancer.providers.usage import openai_answer_usage
