@@ -73,8 +73,8 @@ class Runtime:
 
 
 def configured_secrets(config: Config, providers: dict[str, Provider]) -> Iterator[str]:
-    """Client keys, every provider's own secrets, and the header values of disabled providers."""
-    for client in config.auth.api_keys:
+    """Client and operations keys, every provider's own secrets, and the header values of disabled providers."""
+    for client in (*config.auth.api_keys, *config.auth.ops_keys):
         yield client.key
     for provider in providers.values():
         yield from provider.secret_values()

@@ -98,3 +98,11 @@ def test_bad_operations_keys_are_refused(ops_keys: object, json_path: str, probl
     with pytest.raises(ConfigError) as caught:
         parse_config({"providers": [provider()], "auth": auth}, "providers.json", {})
     assert caught.value.json_path == json_path and problem in caught.value.problem
+
+
+def test_operations_keys_are_secrets_the_scrubber_removes() -> None:
+    from loadbalancer.runtime import configured_secrets
+
+    auth = {"api_keys": ["client-key-0123456789"], "ops_keys": ["ops-key-0123456789"]}
+    config = parse_config({"providers": [provider()], "auth": auth}, "providers.json", {})
+    assert {"client-key-0123456789", "ops-key-0123456789"} <= set(configured_secrets(config, {}))

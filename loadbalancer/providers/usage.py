@@ -1,7 +1,8 @@
 """What an answer reports besides its content: tokens, prompt-cache use and why it stopped.
 
-Read defensively from either dialect: a provider's `usage` that is not an object, or a count
-that is not an integer, counts as nothing rather than failing the request.
+Read from either dialect. A count that is not an integer counts as nothing; a `usage`,
+`message` or `delta` that is there but not an object is a malformed answer (TypeError, which
+`providers.base.reading_answer_of` turns into a bad response: failover, or a clean error event).
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ def _count(value: object) -> int:
 
 
 def _object(value: object) -> dict:
-    return value if isinstance(value, dict) else {}
+    """The member as an object; absent or null is empty; anything else is a malformed answer."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
 
 
 def _text(value: object) -> str | None:
@@ -61,7 +67,8 @@ class StreamUsage:
         usage = _object(chunk.get("usage"))
         self.input_tokens = _count(usage.get("prompt_tokens")) or self.input_tokens
         self.output_tokens = _count(usage.get("completion_tokens")) or self.output_tokens
-        cached = _count(_object(usage.get("prompt_tokens_details")).get("cached_tokens"))
+        details = usage.get("prompt_tokens_details")  # an optional extra some servers fill oddly
+        cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
         self.cache_read_tokens = cached or self.cache_read_tokens
         for choice in chunk.get("choices") or ():
             if isinstance(choice, dict) and _text(choice.get("finish_reason")):
