@@ -50,7 +50,7 @@ def bar_chart(title: str, slots: list[Slot], unit: str) -> str:
     """Bars of totals per minute, the errors part of each in red."""
     peak = max((slot.total for slot in slots), default=0)
     if peak == 0:
-        return _frame(title, [_empty_note("no requests in the last hour")], f"0 {unit}/min")
+        return _frame(title, [_empty_note("no requests in the last hour")], "max 0/min")
     slot_width = WIDTH / max(1, len(slots))
     plot_height = PLOT_BOTTOM - PLOT_TOP
     marks = []
@@ -69,7 +69,7 @@ def bar_chart(title: str, slots: list[Slot], unit: str) -> str:
                          f'width="{slot_width - BAR_GAP:.1f}" height="{max(1.0, error_height):.1f}" '
                          f'fill="{COLOURS["errors"]}"/>')
         marks.append("</g>")
-    return _frame(title, marks, f"max {peak} {unit}/min")
+    return _frame(title, marks, f"max {peak}/min")
 
 
 def line_chart(title: str, slots: list[Slot]) -> str:
