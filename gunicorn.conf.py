@@ -10,10 +10,15 @@ import shutil
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the worker class lives in the package
+
 # Worker class: gevent, so one worker holds hundreds of long streams, each a cheap greenlet
-# (measured in bench/RESULTS.md). LB_WORKER_CLASS=gthread switches to threads.
-worker_class = os.environ.get("LB_WORKER_CLASS", "gevent")
-if worker_class == "gevent":
+# (measured in bench/RESULTS.md), in the project's worker that bounds slow clients and answers
+# 503 when full (loadbalancer/serving/worker.py). LB_WORKER_CLASS=gthread switches to threads.
+WORKER_CLASSES = {"gevent": "loadbalancer.serving.worker.LoadBalancerWorker"}
+worker_choice = os.environ.get("LB_WORKER_CLASS", "gevent")
+worker_class = WORKER_CLASSES.get(worker_choice, worker_choice)
+if worker_choice == "gevent":
     # Patch before anything imports ssl/socket/threading: patching later breaks TLS to
     # providers (RecursionError in ssl) and leaves blocking locks in imported modules.
     from gevent import monkey
@@ -55,14 +60,16 @@ proc_name = "anthropic-loadbalancer"
 
 
 def on_starting(server):
-    """Validate providers.json once in the master: a bad file stops the start with one line."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    """Validate providers.json and the client time limits once in the master: a bad value stops
+    the start with one line."""
     from app import providers_file_path
     from config import ConfigError, load_config
+    from loadbalancer.serving.connection import ClientTimeouts
 
     try:
         config = load_config(providers_file_path(None))
-    except ConfigError as err:
+        ClientTimeouts.from_environ(os.environ, keepalive)  # what the workers will read
+    except (ConfigError, ValueError) as err:
         sys.stderr.write(f"configuration error: {err}\n")
         sys.stderr.flush()
         os._exit(1)
