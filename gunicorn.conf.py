@@ -87,7 +87,7 @@ def _reset_shared_state():
     metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(metrics_dir, exist_ok=True)
     for name in os.listdir(metrics_dir):
-        if name.endswith(".db"):  # only prometheus_client's own files: the dir may be shared
+        if name.endswith((".db", ".db.partial")):  # only the metrics files: the dir may be shared
             os.remove(os.path.join(metrics_dir, name))
     stale_results = os.path.join(os.environ["LB_STATE_DIR"], "health.json")
     if os.path.exists(stale_results):
@@ -123,10 +123,10 @@ def _is_loopback(address):
 
 
 def child_exit(server, worker):
-    """Let the metrics of a dead worker stop counting as live."""
-    from prometheus_client import multiprocess
+    """Fold a dead worker's metrics into the aggregate files, so their number stays bounded."""
+    from loadbalancer.ops.metrics_files import merge_dead_worker
 
-    multiprocess.mark_process_dead(worker.pid)
+    merge_dead_worker(os.environ["PROMETHEUS_MULTIPROC_DIR"], worker.pid)
 
 
 def on_exit(server):
