@@ -60,8 +60,8 @@ proc_name = "anthropic-loadbalancer"
 
 
 def on_starting(server):
-    """Validate providers.json and the client time limits once in the master: a bad value stops
-    the start with one line."""
+    """Validate providers.json and the client time limits once in the master (a bad value stops
+    the start with one line) and raise the open-file limit."""
     from app import providers_file_path
     from config import ConfigError, load_config
     from loadbalancer.serving.connection import ClientTimeouts
@@ -79,7 +79,22 @@ def on_starting(server):
             server.log.warning("provider %s disabled: %s", provider.name, provider.disabled_reason)
     os.environ["LB_DISABLED_PROVIDERS_LOGGED"] = "1"
 
+    _raise_open_file_limit(server)
     _reset_shared_state()
+
+
+def _raise_open_file_limit(server):
+    """Soft RLIMIT_NOFILE up to the hard one (the workers inherit it); warn when still too low."""
+    from loadbalancer.serving.open_files import files_needed_per_worker, raise_open_file_limit
+
+    limit = raise_open_file_limit()
+    if limit.raised:
+        server.log.info("open-file limit raised from %d to %d (the hard limit)", limit.before, limit.after)
+    needed = files_needed_per_worker(worker_connections)
+    if limit.after < needed:
+        server.log.warning("open-file limit %d is below the %d files a worker needs for %d connections "
+                           "(2 each: client and provider): raise LimitNOFILE (ulimit -n) or lower "
+                           "LB_WORKER_CONNECTIONS", limit.after, needed, worker_connections)
 
 
 def _reset_shared_state():
