@@ -12,7 +12,7 @@ from __future__ import annotations
 import resource
 from dataclasses import dataclass
 
-from loadbalancer.serving.worker import overflow_reserve
+from loadbalancer.serving.worker import REFUSALS_IN_FLIGHT
 
 FILES_PER_CONNECTION = 2  # the client's socket and the provider's
 FILES_BESIDE_CONNECTIONS = 64  # listening socket, pipes, log, metrics and state files, providers.json
@@ -47,8 +47,8 @@ def raise_open_file_limit() -> OpenFileLimit:
 
 
 def files_needed_per_worker(connection_limit: int) -> int:
-    """About how many descriptors a worker uses with every connection (and its reserve) busy."""
-    return FILES_PER_CONNECTION * (connection_limit + overflow_reserve(connection_limit)) + FILES_BESIDE_CONNECTIONS
+    """About how many descriptors a worker uses with every connection busy and 503s being written."""
+    return FILES_PER_CONNECTION * connection_limit + REFUSALS_IN_FLIGHT + FILES_BESIDE_CONNECTIONS
 
 
 def _kernel_maximum(fallback: int) -> int:

@@ -66,25 +66,26 @@ def json_error_bytes(status: int, message: str, headers: dict[str, str] | None =
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def send_and_close(sock: socket.socket, response: bytes) -> None:
+def send_and_close(sock: socket.socket, response: bytes, linger_seconds: float = LINGER_SECONDS) -> None:
     """Send `response`, then read what the client still sends for a moment before closing.
 
     Closing a socket with unread input makes the kernel reset the connection, and a reset
     can destroy the answer before the client read it (a client still sending a 1 MB header,
-    or a request the worker never read because it was full).
+    or a request the worker never read because it was full). A client that reads the answer
+    and closes ends the wait at once; one that does not holds it for `linger_seconds`.
     """
     try:
         sock.sendall(response)
         sock.shutdown(socket.SHUT_WR)
-        _discard_input(sock)
+        _discard_input(sock, linger_seconds)
     except OSError:
         pass  # the client has gone: nobody is left to answer
     finally:
         sock.close()
 
 
-def _discard_input(sock: socket.socket) -> None:
-    deadline = time.monotonic() + LINGER_SECONDS
+def _discard_input(sock: socket.socket, linger_seconds: float) -> None:
+    deadline = time.monotonic() + linger_seconds
     discarded = 0
     while discarded < LINGER_MAX_BYTES:
         chunk = _recv_before(sock, deadline)
