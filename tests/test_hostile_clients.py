@@ -31,7 +31,8 @@ BODY = {"model": "claude-test-1", "max_tokens": 64, "messages": [{"role": "user"
 # Generous: a read that waits this long means the service said nothing at all.
 SILENCE_LIMIT = 20.0
 CLIENT_TIMEOUT = 15.0
-TIMEOUTS_ENV = {"LB_HEADER_TIMEOUT": "1", "LB_BODY_IDLE_TIMEOUT": "1"}
+TIMEOUTS_ENV = {"LB_HEADER_TIMEOUT": "1", "LB_BODY_IDLE_TIMEOUT": "1", "LB_BODY_TIMEOUT": "3"}
+DRIP_INTERVAL = 0.4  # below the body idle limit: only the limit on the whole body can end a drip
 SMALL_WORKER_ENV = {"LB_WORKER_CONNECTIONS": "8", "LB_HEADER_TIMEOUT": "5"}
 SMALL_WORKER_CONNECTIONS = 8
 
@@ -45,7 +46,7 @@ def backend() -> Iterator[FakeBackend]:
 
 @pytest.fixture(scope="module")
 def service(backend: FakeBackend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadBalancerProcess]:
-    """The service with one-second header and body limits."""
+    """The service with one-second header and body-idle limits, and three seconds for a whole body."""
     with LoadBalancerProcess(providers_config(anthropic_provider("primary", backend.url)), env=TIMEOUTS_ENV,
                              workdir=tmp_path_factory.mktemp("lb")) as process:
         yield process
@@ -119,6 +120,31 @@ def test_a_body_that_stops_half_way_gets_408_and_reaches_no_provider(service: Lo
         sock.sendall(head + json.dumps(BODY).encode()[:20])
         answer = parse_answer(read_until_closed(sock))
     assert "body" in assert_anthropic_error(answer, 408, "timeout_error")["message"]
+    assert backend.requests == []
+
+
+def test_a_body_dripped_byte_by_byte_gets_408_when_the_whole_body_takes_too_long(
+        service: LoadBalancerProcess, backend: FakeBackend) -> None:
+    backend.clear_requests()
+    with connect(service.port, SILENCE_LIMIT) as sock:
+        sock.sendall(PARTIAL_HEADERS + b"content-length: 100000\r\n\r\n")
+        stop = threading.Event()
+
+        def drip() -> None:
+            while not stop.wait(DRIP_INTERVAL):
+                try:
+                    sock.send(b" ")
+                except OSError:
+                    return
+
+        dripper = threading.Thread(target=drip)
+        dripper.start()
+        try:
+            answer = parse_answer(read_until_closed(sock))
+        finally:
+            stop.set()
+            dripper.join()
+    assert "did not arrive within 3 s" in assert_anthropic_error(answer, 408, "timeout_error")["message"]
     assert backend.requests == []
 
 

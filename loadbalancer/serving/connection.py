@@ -17,6 +17,7 @@ Everything but `recv` is the socket's own.
 from __future__ import annotations
 
 import enum
+import math
 import select
 import socket
 import time
@@ -60,8 +61,8 @@ def _positive_seconds(environ: Mapping[str, str], name: str, default: float) -> 
         seconds = float(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if seconds <= 0:
-        raise ValueError(f"{name} must be above 0, not {raw!r}")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{name} must be a number of seconds above 0, not {raw!r}")
     return seconds
 
 
