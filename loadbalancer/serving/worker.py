@@ -55,7 +55,8 @@ class LoadBalancerWorker(GeventWorker):
 
     def run(self) -> None:
         """gunicorn's gevent loop, with a watch on clients left waiting while this worker is full."""
-        gevent.spawn(self._answer_clients_waiting_while_full)
+        if not self.cfg.is_ssl:  # a 503 written here would be plain text on a TLS connection
+            gevent.spawn(self._answer_clients_waiting_while_full)
         super().run()
 
     def timeout_ctx(self) -> contextlib.AbstractContextManager:
