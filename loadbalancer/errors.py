@@ -90,6 +90,12 @@ class RequestTooLarge(LoadBalancerError):
     status = 413
 
 
+class ClientTimeout(LoadBalancerError):
+    """The client sent its request headers or body too slowly (408)."""
+
+    status = 408
+
+
 class RateLimited(LoadBalancerError):
     """A client key went over its requests-per-minute limit (429)."""
 

@@ -189,6 +189,16 @@ class LoadBalancerProcess:
         self._kill_leftover_workers(process.pid)
         return process.returncode
 
+    def terminate(self, timeout: float) -> int | None:
+        """SIGTERM (gunicorn's graceful stop) and wait up to `timeout`; the exit code, or None
+        while it still runs (stop() then finishes it)."""
+        assert self._process is not None, "LoadBalancerProcess is not running"
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     @staticmethod
     def _kill_leftover_workers(group: int) -> None:
         try:
