@@ -14,11 +14,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping
 
+import orjson
+
 from loadbalancer.providers.base import FailureKind, MessageAnswer, Provider, UpstreamRequest
 from loadbalancer.routing.affinity import affinity_key_for
 from loadbalancer.routing.needs import RequestNeeds
 from loadbalancer.settings.records import ProviderConfig
-from loadbalancer.errors import (AllProvidersFailed, InvalidRequest, NoProviderForModel, UpstreamError, UpstreamHTTPError)
+from loadbalancer.errors import (AllProvidersFailed, InvalidRequest, NoProviderForModel, UpstreamError, UpstreamHTTPError,
+                                 error_body)
 from loadbalancer.client_request import MessagesRequest
 from loadbalancer.request_record import RequestRecord
 from loadbalancer.runtime import Runtime
@@ -121,20 +124,20 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
         if request.stream:
             result = _open_stream(runtime, backend, request, record, answer, upstream)
         elif count_tokens:
-            result = _json_result(provider, client.read_body(answer))
+            result = _json_result(provider, backend.count_tokens_answer(client.read_body(answer)))
         else:
             body = client.read_body(answer)
             message = backend.decode_message(request, body, upstream)
             result = _message_result(provider, message, record)
-    except UpstreamHTTPError as err:
-        if backend.classify_error(err) is not FailureKind.CLIENT:
+    except (UpstreamHTTPError, UpstreamErrorEvent) as err:
+        passed_on = _answer_for_client(backend, err)
+        if passed_on is None:
             _record_failure(balancer, attempt, provider, err)
             raise
         # The provider worked and says the request is wrong: the client gets that answer.
         balancer.released(provider.name)
-        status, body = backend.error_answer(err)
-        attempt.finish(f"{err.status} passed through")
-        return ProxyResult(status, {"content-type": JSON_CONTENT_TYPE}, body, provider.name)
+        attempt.finish(f"{passed_on[0]} passed through")
+        return ProxyResult(passed_on[0], {"content-type": JSON_CONTENT_TYPE}, passed_on[1], provider.name)
     except UpstreamError as err:
         _record_failure(balancer, attempt, provider, err)
         raise
@@ -145,6 +148,18 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
     if backend.answers_in_client_dialect(request):
         result.dialect = "openai"
     return result
+
+
+def _answer_for_client(backend: Provider, err: UpstreamHTTPError | UpstreamErrorEvent) -> tuple[int, bytes] | None:
+    """Status and body for the client when the error blames its request; None to fail over."""
+    if isinstance(err, UpstreamHTTPError):
+        return backend.error_answer(err) if backend.classify_error(err) is FailureKind.CLIENT else None
+    if err.retryable:
+        return None
+    # A stream that failed before any content for a reason that blames the request (a
+    # Bedrock validationException, an invalid_request_error event).
+    body = error_body(str(err.error.get("type") or "invalid_request_error"), str(err.error.get("message") or err.message))
+    return err.status or 400, orjson.dumps(body)
 
 
 def _record_failure(balancer, attempt, provider: ProviderConfig, err: UpstreamError) -> None:
