@@ -18,20 +18,16 @@ from botocore.credentials import Credentials
 
 import health
 from config import ConfigError, parse_config
-from loadbalancer.client_request import parse_messages_request
 from loadbalancer.errors import UpstreamCredentialsError, UpstreamHTTPError
 from loadbalancer.providers.base import FailureKind
-from loadbalancer.providers.bedrock import BedrockProvider
 from loadbalancer.providers.http_client import ProviderClient
-from loadbalancer.providers.registry import build_provider
-from loadbalancer.settings.records import LimitsConfig
 from support.fake_bedrock import DEFAULT_CREDENTIALS, FakeBedrock, bedrock_error
 from support.lb_process import REPO_ROOT
+from support.provider_calls import BODY, provider_of, request_of, send
 
 PROFILE_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 ARN = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123"
 TEMPORARY = Credentials("ASIAFAKETEMPORARY", "temporary-secret-value", "session-token-value-123")
-BODY = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 
 
 def bedrock_entry(url: str | None = None, credentials: Credentials = DEFAULT_CREDENTIALS, **overrides: Any) -> dict:
@@ -44,29 +40,6 @@ def bedrock_entry(url: str | None = None, credentials: Credentials = DEFAULT_CRE
     if url is not None:
         entry["base_url"] = url
     return {**entry, **overrides}
-
-
-def provider_of(entry: dict, environ: dict | None = None) -> BedrockProvider:
-    """The provider object for one entry."""
-    return build_provider(parse_config({"providers": [entry]}, "providers.json", environ or {}).providers[0])
-
-
-def request_of(body: dict | None = None, *, stream: bool = False, count_tokens: bool = False):
-    """A validated client request."""
-    payload = {**(body or BODY), **({"stream": True} if stream else {})}
-    if count_tokens:
-        payload.pop("max_tokens", None)
-    return parse_messages_request(json.dumps(payload).encode(), LimitsConfig(), count_tokens=count_tokens)
-
-
-def send(provider: BedrockProvider, upstream) -> bytes:
-    """POST an UpstreamRequest the way the failover loop does; the whole body."""
-    client = ProviderClient(provider.config)
-    try:
-        answer = client.post(upstream.url, upstream.body, upstream.headers, stream=False)
-        return client.read_body(answer)
-    finally:
-        client.close()
 
 
 @pytest.fixture

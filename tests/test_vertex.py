@@ -15,19 +15,15 @@ import pytest
 
 import health
 from config import ConfigError, parse_config
-from loadbalancer.client_request import parse_messages_request
 from loadbalancer.errors import UpstreamCredentialsError, UpstreamHTTPError
 from loadbalancer.providers.base import FailureKind
 from loadbalancer.providers.http_client import ProviderClient
-from loadbalancer.providers.registry import build_provider
-from loadbalancer.providers.vertex import VertexProvider
-from loadbalancer.settings.records import LimitsConfig
 from support.fake_backend import anthropic_error
 from support.fake_vertex import FakeVertex, google_error
 from support.google_token_endpoint import generate_test_key, private_key_pem
+from support.provider_calls import BODY, provider_of, request_of, send
 
 MODEL = "claude-sonnet-4-5@20250929"
-BODY = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 
 
 @pytest.fixture
@@ -45,28 +41,6 @@ def vertex_entry(fake: FakeVertex | None = None, **overrides: Any) -> dict:
     if fake is not None:
         entry |= {"base_url": fake.url, "credentials_file": str(fake.key_file)}
     return {**entry, **overrides}
-
-
-def provider_of(entry: dict, environ: dict | None = None) -> VertexProvider:
-    """The provider object for one entry."""
-    return build_provider(parse_config({"providers": [entry]}, "providers.json", environ or {}).providers[0])
-
-
-def request_of(body: dict | None = None, *, stream: bool = False, count_tokens: bool = False):
-    """A validated client request."""
-    payload = {**(body or BODY), **({"stream": True} if stream else {})}
-    if count_tokens:
-        payload.pop("max_tokens", None)
-    return parse_messages_request(json.dumps(payload).encode(), LimitsConfig(), count_tokens=count_tokens)
-
-
-def send(provider: VertexProvider, upstream, stream: bool = False) -> bytes:
-    """POST an UpstreamRequest like the failover loop; the whole body."""
-    client = ProviderClient(provider.config)
-    try:
-        return client.read_body(client.post(upstream.url, upstream.body, upstream.headers, stream=stream))
-    finally:
-        client.close()
 
 
 # --- configuration ----------------------------------------------------------------------
