@@ -23,7 +23,7 @@ from support.fake_backend import COUNT_TOKENS_PATH, FakeBackend, anthropic_error
 from support.fake_bedrock import FakeBedrock, bedrock_error, bedrock_stream
 from support.fake_vertex import FakeVertex, google_error
 from support.lb_process import TEST_TIMEOUT, LoadBalancerProcess, anthropic_provider, providers_config
-from support.service_rig import CLIENT_TIMEOUT, anthropic_sdk, provider_states, wait_until_rested
+from support.service_rig import CLIENT_TIMEOUT, anthropic_sdk, openai_sdk, provider_states, wait_until_rested
 from support.sse_validation import check_anthropic_stream
 
 pytestmark = pytest.mark.integration
@@ -135,6 +135,18 @@ def test_a_bedrock_stream_reaches_the_sdk_as_an_anthropic_stream(clouds: Clouds)
     clouds.bedrock.queue(bedrock_stream(("Hel", "lo", " from", " Bedrock"), frames_per_chunk=3))
     provider, text = sdk_stream(clouds)
     assert (provider, text) == ("bedrock", "Hello from Bedrock")
+
+
+def test_an_openai_client_streams_from_bedrock_and_vertex(clouds: Clouds) -> None:
+    for pool in ("bedrock", "vertex"):
+        clouds.reset()
+        clouds.anthropic.queue(anthropic_error(529))
+        if pool == "vertex":
+            clouds.bedrock.queue(bedrock_stream(exception_after=0, exception="serviceUnavailableException"))
+        raw = openai_sdk(clouds.lb).chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES,
+                                                                              stream=True)
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in raw.parse() if chunk.choices)
+        assert (raw.headers["x-lb-provider"], text) == (pool, "Hello")
 
 
 def test_a_bedrock_exception_after_content_ends_the_stream_cleanly(clouds: Clouds) -> None:
