@@ -100,19 +100,19 @@ def _parse_providers(value: object, where: Location,
 def _parse_provider(value: object, where: Location, environ: Mapping[str, str]) -> ProviderConfig:
     """One provider entry; unset variables disable it but the rest is still checked."""
     raw = expect_object(value, where)
-    check_keys(raw, where, _PROVIDER_KEYS, required=("name", "type", "base_url"))
+    check_keys(raw, where, _PROVIDER_KEYS + _option_keys_of(raw.get("type")), required=("name", "type"))
+    type_name = expect_choice(raw["type"], where.key("type"), PROVIDER_TYPES, "provider type")
+    kind = provider_type(type_name)
     missing: list[MissingVariable] = []
     entry = substitute_variables(raw, where, environ, missing)
     name = expect_str(entry["name"], where.key("name"), non_empty=True)
-    type_name = expect_choice(entry["type"], where.key("type"), PROVIDER_TYPES,
-                                  "provider type")
-    api_key, disabled_reason = _parse_api_key(raw, entry, where, missing)
+    api_key, disabled_reason = _parse_credentials(kind.credential_keys, raw, entry, where, missing)
     health_path, paid_probe = _parse_provider_health(entry.get("health", {}), where.key("health"))
+    options = kind.parse_options(entry, where)
     return ProviderConfig(
         name=name,
         type=type_name,
-        base_url=normalise_base_url(expect_str(entry["base_url"], where.key("base_url")),
-                                    type_name, where.key("base_url")),
+        base_url=_parse_base_url(entry, type_name, kind.default_base_url(options), where),
         api_key=api_key,
         models=optional_member(entry, where, "models", (), _parse_models),
         priority=optional_member(entry, where, "priority", 1, expect_int),
@@ -128,20 +128,41 @@ def _parse_provider(value: object, where: Location, environ: Mapping[str, str]) 
         health_path=health_path,
         health_paid_probe=paid_probe,
         disabled_reason=disabled_reason,
+        options=options,
     )
 
 
-def _parse_api_key(raw: Mapping[str, Any], entry: Mapping[str, Any], where: Location,
-                   missing: list[MissingVariable]) -> tuple[str | None, str | None]:
+def _option_keys_of(type_name: object) -> tuple[str, ...]:
+    """The keys only providers of this type have (none for an unknown type)."""
+    kind = PROVIDER_TYPES.get(type_name) if isinstance(type_name, str) else None
+    return kind.option_keys if kind is not None else ()
+
+
+def _parse_base_url(entry: Mapping[str, Any], type_name: str, default: str | None,
+                    where: Location) -> str:
+    """The configured base URL, or the type's default endpoint when it has one."""
+    if "base_url" not in entry:
+        if default is None:
+            raise where.key("base_url").error("required key is missing")
+        return default
+    return normalise_base_url(expect_str(entry["base_url"], where.key("base_url")),
+                              type_name, where.key("base_url"))
+
+
+def _parse_credentials(credential_keys: tuple[str, ...], raw: Mapping[str, Any],
+                       entry: Mapping[str, Any], where: Location,
+                       missing: list[MissingVariable]) -> tuple[str | None, str | None]:
     """The provider's key and why it is disabled (None when enabled)."""
     # Keys pasted from files often carry a newline, which no HTTP header may contain.
     key = expect_str(entry.get("api_key", ""), where.key("api_key")).strip()
     if missing:
         names = list(dict.fromkeys(variable.name for variable in missing))
         return None, _variables_reason(names, "not set")
-    variables = referenced_variables(raw.get("api_key", ""))
-    if variables and not key:
-        return None, _variables_reason(list(dict.fromkeys(variables)), "empty")
+    empty = [variable for name in credential_keys if isinstance(raw.get(name), str)
+             and not str(entry.get(name, "")).strip()
+             for variable in referenced_variables(raw[name])]
+    if empty:
+        return None, _variables_reason(list(dict.fromkeys(empty)), "empty")
     return key, None
 
 

@@ -14,10 +14,9 @@ from urllib.parse import urlsplit
 
 from loadbalancer.errors import UpstreamError, UpstreamHTTPError
 from loadbalancer.ops.health_monitor import ProbeResult
-from loadbalancer.providers.base import Provider
+from loadbalancer.providers.base import Provider, first_concrete_model
 from loadbalancer.providers.http_client import ProviderClient
 from loadbalancer.runtime import Runtime
-from loadbalancer.settings.records import ProviderConfig
 
 MAX_PROBE_THREADS = 8
 
@@ -26,9 +25,10 @@ def probe_provider(client: ProviderClient, provider: Provider, timeout: float) -
     """Ask the provider's cheap probe (the model listing, or an opt-in 1-token completion) and classify the outcome."""
     config = provider.config
     started = time.monotonic()
-    paid_model = _paid_probe_model(config) if config.health_paid_probe else None
-    probe = provider.probe_request(paid_model)
+    paid_model = first_concrete_model(config) if config.health_paid_probe else None
     try:
+        # Inside the try: building a probe may itself fail (a cloud provider's credentials).
+        probe = provider.probe_request(paid_model)
         if probe.method == "GET":
             answer = client.get(probe.url, probe.headers, timeout=timeout)
         else:
@@ -46,16 +46,6 @@ def probe_provider(client: ProviderClient, provider: Provider, timeout: float) -
     latency = (time.monotonic() - started) * 1000
     models = (paid_model,) if paid_model is not None else provider.probe_models(body)
     return ProbeResult(config.name, True, True, round(latency, 1), models, None, time.time())
-
-
-def _paid_probe_model(provider: ProviderConfig) -> str | None:
-    """A concrete model name for the opt-in completion probe; None when the config names none."""
-    for route in provider.models:
-        if not route.is_glob:
-            return route.resolve(route.pattern)
-        if route.target not in ("", "*"):
-            return route.target
-    return None
 
 
 def probe_all(runtime: Runtime) -> list[ProbeResult]:

@@ -8,6 +8,8 @@ resource shortage into `LocalResourceExhausted`).
 
 from __future__ import annotations
 
+from typing import Mapping
+
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -88,6 +90,12 @@ class RequestTooLarge(LoadBalancerError):
     """The body or headers exceed a configured limit (413)."""
 
     status = 413
+
+
+class ClientTimeout(LoadBalancerError):
+    """The client sent its request headers or body too slowly (408)."""
+
+    status = 408
 
 
 class RateLimited(LoadBalancerError):
@@ -174,11 +182,26 @@ class UpstreamBadResponse(UpstreamError):
     kind = "bad_response"
 
 
+class UpstreamCredentialsError(UpstreamError):
+    """The load balancer could not get the credentials to sign or authorise a request
+    (no AWS credentials found, a Google token refresh refused or unreachable)."""
+
+    kind = "credentials_error"
+
+
 class UpstreamHTTPError(UpstreamError):
-    """The provider answered with an error status."""
+    """The provider answered with an error status; `headers` are the answer's (some
+    providers name the error in a header, e.g. AWS's x-amzn-ErrorType)."""
 
     kind = "http_error"
 
-    def __init__(self, provider: str, message: str, **kwargs) -> None:
+    def __init__(self, provider: str, message: str, *, headers: Mapping[str, str] | None = None,
+                 **kwargs) -> None:
         super().__init__(provider, message, **kwargs)
         self.retryable = self.status in RETRYABLE_STATUSES
+        self.headers = dict(headers or {})
+
+    def header(self, name: str) -> str | None:
+        """One header of the error answer, case-insensitively."""
+        lowered = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == lowered), None)

@@ -7,6 +7,7 @@ reload never changes the configuration under a request in flight.
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 from dataclasses import dataclass
@@ -82,6 +83,14 @@ def configured_secrets(config: Config, providers: dict[str, Provider]) -> Iterat
         yield from (value for _, value in provider.headers)
 
 
+class ReloadOutcome(enum.Enum):
+    """What a reload did with the file it read."""
+
+    APPLIED = "applied"
+    UNCHANGED = "valid, nothing changed"
+    REJECTED = "unreadable or invalid: the running configuration stays"
+
+
 class RuntimeHolder:
     """Holds the current runtime; swaps it atomically on reload.
 
@@ -103,23 +112,28 @@ class RuntimeHolder:
 
     def reload(self, path: str) -> bool:
         """Re-read `path`; apply it if valid, else keep the old one. True when applied."""
+        return self.try_reload(path) is ReloadOutcome.APPLIED
+
+    def try_reload(self, path: str, *, log_rejection: bool = True) -> ReloadOutcome:
+        """Re-read `path` and apply it if valid and different; say which of the three happened."""
         with self._lock:
             old = self._runtime
             try:
                 config = self._loader(path)
             except ConfigError as err:
-                log.error("config reload rejected, keeping the running configuration: %s", err)
+                if log_rejection:
+                    log.error("config reload rejected, keeping the running configuration: %s", err)
                 self._tell_listeners(False)
-                return False
+                return ReloadOutcome.REJECTED
             self._tell_listeners(True)
             changes = describe_changes(old.config, config)
             if not changes:
-                return False
+                return ReloadOutcome.UNCHANGED
             new = Runtime.build(config, previous=old)
             self._runtime = new
             log.info("config reloaded from %s: %s", path, "; ".join(changes))
             old.retire(new)
-            return True
+            return ReloadOutcome.APPLIED
 
     def _tell_listeners(self, success: bool) -> None:
         for listener in self.reload_listeners:

@@ -74,10 +74,7 @@ class AnthropicProvider(Provider):
     def decode_message(self, request: MessagesRequest, body: bytes,
                        upstream: UpstreamRequest) -> MessageAnswer:
         """Check the answer is a message; rewrite text tool calls when the request has tools."""
-        data = decode_answer_object(self.name, body)
-        if data.get("type") != "message" or not isinstance(data.get("content"), list):
-            raise UpstreamBadResponse(self.name, "answer is not an Anthropic message")
-        return finish_anthropic_message(self.config, request, data, body, changed=False)
+        return decode_anthropic_message(self.config, request, body)
 
     def stream_pipeline(self, request: MessagesRequest, upstream: UpstreamRequest) -> AnthropicStreamPipeline:
         """Raw forwarding, or the tool-call rewriter when the request has tools."""
@@ -108,6 +105,17 @@ def anthropic_headers(provider: ProviderConfig, client_headers: Mapping[str, str
         headers["x-api-key"] = provider.api_key
     headers.update(provider.headers)
     return headers
+
+
+def decode_anthropic_message(provider: ProviderConfig, request: MessagesRequest, body: bytes) -> MessageAnswer:
+    """A 2xx body that must be an Anthropic message, text tool calls rewritten.
+
+    :raises UpstreamBadResponse: it is not an Anthropic message.
+    """
+    data = decode_answer_object(provider.name, body)
+    if data.get("type") != "message" or not isinstance(data.get("content"), list):
+        raise UpstreamBadResponse(provider.name, "answer is not an Anthropic message")
+    return finish_anthropic_message(provider, request, data, body, changed=False)
 
 
 def tool_call_rewriter(provider: ProviderConfig, request: MessagesRequest) -> ToolCallStreamRewriter | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
+from typing import Any
 
 from loadbalancer.settings.validation import is_glob
 
@@ -94,6 +95,8 @@ class ProviderConfig:
     health_path: str | None = None  # None: the provider type's default probe
     health_paid_probe: bool = False  # opt in to a 1-token completion as health probe
     disabled_reason: str | None = None
+    # The type's own keys (Provider.parse_options): a frozen dataclass whose secrets have repr=False.
+    options: Any = None
 
     @property
     def enabled(self) -> bool:
