@@ -7,6 +7,7 @@ when a provider answered, `x-lb-provider`.
 from __future__ import annotations
 
 import logging
+import os
 
 import orjson
 from flask import Blueprint, Response, current_app, g, render_template, request
@@ -280,8 +281,8 @@ def index() -> Response:
                         content_type="text/html; charset=utf-8",
                         headers={"vary": "Accept", "cache-control": "no-store"})
     return json_response(200, {"service": "anthropic-loadbalancer", "endpoints": ENDPOINTS,
-                               "providers": [p.name for p in runtime().config.providers]},
-                         {"vary": "Accept"})
+                               "providers": [p.name for p in runtime().config.providers],
+                               "pid": os.getpid()}, {"vary": "Accept"})
 
 
 @bp.app_errorhandler(LoadBalancerError)
