@@ -15,11 +15,12 @@ from werkzeug.exceptions import HTTPException
 
 import health
 from loadbalancer.client_request import estimate_input_tokens, parse_messages_request
-from loadbalancer.errors import LoadBalancerError, MethodNotAllowed, NotFound, RequestTooLarge, error_body
+from loadbalancer.errors import LoadBalancerError, MethodNotAllowed, NotFound, RequestTooLarge
 from loadbalancer.frontdoors.chat_completions import forward_chat_completion, openai_error_response_body
+from loadbalancer.frontdoors.responses import forward_response, responses_error_response_body
 from loadbalancer.ops import client_access, status_page
 from loadbalancer.ops.metrics import METRICS_CONTENT_TYPE
-from loadbalancer.request_record import RequestRecord, new_request_id
+from loadbalancer.request_record import RequestRecord, new_request_id, request_id_for
 from loadbalancer.routing.failover import ProxyResult, forward_to_provider
 
 log = logging.getLogger("loadbalancer")
@@ -29,6 +30,7 @@ ENDPOINTS = [
     "POST /v1/messages (also POST / and POST /v1): the Anthropic Messages API",
     "POST /v1/messages/count_tokens",
     "POST /v1/chat/completions (also POST /chat/completions): the OpenAI Chat Completions API",
+    "POST /v1/responses (also POST /responses): the OpenAI Responses API, stateless (Codex CLI)",
     "GET /v1/models",
     "GET /health",
     "GET /metrics",
@@ -65,7 +67,7 @@ def _record() -> RequestRecord:
 
 @bp.before_app_request
 def _begin_request() -> None:
-    g.request_id = new_request_id()
+    g.request_id = request_id_for(request.headers.get("x-request-id"))
     _check_header_size()
 
 
@@ -171,6 +173,16 @@ def chat_completions() -> Response:
     return _send(result, record)
 
 
+@bp.post("/v1/responses")
+@bp.post("/responses")
+def responses() -> Response:
+    """The OpenAI Responses API (Codex CLI), served from the same providers."""
+    g.dialect = "responses"
+    record = _record()
+    _authenticate(record)
+    return _send(forward_response(runtime(), _read_body(), request.headers, record), record)
+
+
 @bp.get("/v1/models")
 @bp.get("/models")
 def models() -> Response:
@@ -239,6 +251,8 @@ def _load_balancer_error(err: LoadBalancerError) -> Response:
         record.error = err.message
     if g.get("dialect") == "openai":
         return json_response(err.status, openai_error_response_body(err), err.headers)
+    if g.get("dialect") == "responses":
+        return json_response(err.status, responses_error_response_body(err), err.headers)
     return json_response(err.status, err.body(), err.headers)
 
 
@@ -259,5 +273,5 @@ def _http_error(err: HTTPException) -> Response:
 @bp.app_errorhandler(Exception)
 def _unexpected_error(err: Exception) -> Response:
     log.exception("unexpected error in request %s", g.get("request_id"))
-    return json_response(500, error_body("api_error", "internal error in the load balancer; "
-                                         f"see its log for request {g.get('request_id')}"))
+    return _load_balancer_error(LoadBalancerError("internal error in the load balancer; "
+                                                  f"see its log for request {g.get('request_id')}"))

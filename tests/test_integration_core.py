@@ -442,11 +442,13 @@ def test_a_chunked_body_is_held_to_the_same_limit(strict: Rig, size: int, status
     assert response.status_code == status, response.text
 
 
-def test_unknown_model_is_503_naming_the_configured_models(strict: Rig) -> None:
+def test_unknown_model_is_404_naming_the_configured_models(strict: Rig) -> None:
+    # Anthropic's own answer; never a 5xx, which the SDKs would retry three times for nothing.
     response = strict.post(body={**BODY, "model": "gpt-4o"}, headers=AUTHORIZED)
-    assert response.status_code == 503
-    message = anthropic_error_of(response)["message"]
-    assert "gpt-4o" in message and "claude-*" in message
+    assert response.status_code == 404
+    error = anthropic_error_of(response)
+    assert error["type"] == "not_found_error"
+    assert "gpt-4o" in error["message"] and "claude-*" in error["message"]
     assert strict.first.requests == []
 
 

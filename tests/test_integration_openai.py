@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+import anthropic
+import openai
 import pytest
 import requests
 
@@ -329,3 +331,18 @@ def test_front_door_fails_over_from_openai_to_anthropic(rig: Rig) -> None:
             model="claude-test-1", messages=[{"role": "user", "content": "hi"}])
     assert raw.headers["x-lb-provider"] == "an"
     assert raw.parse().choices[0].message.content == "Hello"
+
+
+# --- unknown models -------------------------------------------------------------------------------------
+
+def test_an_unknown_model_is_a_404_the_sdks_do_not_retry(rig: Rig) -> None:
+    with anthropic.Anthropic(base_url=rig.lb.url, api_key="k", max_retries=2, timeout=TIMEOUT) as client:
+        with pytest.raises(anthropic.NotFoundError) as caught:
+            client.messages.create(**{**BODY, "model": "nobody-serves-this-1"})
+    assert caught.value.body["error"]["type"] == "not_found_error"
+    with openai_sdk(rig.lb) as client, pytest.raises(openai.NotFoundError) as not_found:
+        client.with_options(max_retries=2).chat.completions.create(
+            model="nobody-serves-this-2", messages=[{"role": "user", "content": "hi"}])
+    assert not_found.value.body["code"] == "model_not_found"
+    log = rig.lb.log_text()
+    assert log.count("model=nobody-serves-this-1 ") == 1 and log.count("model=nobody-serves-this-2 ") == 1

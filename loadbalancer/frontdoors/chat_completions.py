@@ -18,7 +18,8 @@ from loadbalancer.errors import InvalidRequest, LoadBalancerError
 from loadbalancer.request_record import RequestRecord
 from loadbalancer.routing.failover import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, ProxyResult, forward_to_provider
 from loadbalancer.runtime import Runtime
-from loadbalancer.sse import SSEDecoder, encode_data
+from loadbalancer.frontdoors.answer_events import PING_COMMENT, event_batches, stream_frames
+from loadbalancer.sse import encode_data
 from loadbalancer.translation.chat_to_messages_request import openai_to_anthropic_request
 from loadbalancer.translation.messages_to_chat_answer import (AnthropicToOpenAIStream, anthropic_to_openai_response,
                                                              openai_error_body)
@@ -50,23 +51,22 @@ def forward_chat_completion(runtime: Runtime, raw: bytes, client_headers: Mappin
         translated = anthropic_to_openai_response(message, request.model)
         return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, orjson.dumps(translated),
                            result.provider, "openai")
-    frames = iter([result.body]) if isinstance(result.body, bytes) else result.body
-    chunks = _openai_chunks(frames, AnthropicToOpenAIStream(request.model, include_usage))
+    chunks = _openai_chunks(stream_frames(result.body), AnthropicToOpenAIStream(request.model, include_usage))
     return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE, "cache-control": "no-cache"},
                        chunks, result.provider, "openai")
 
 
 def _openai_chunks(frames: Iterator[bytes], converter: AnthropicToOpenAIStream) -> Iterator[bytes]:
     """Anthropic SSE bytes in, OpenAI `data:` chunks out, ending with [DONE]."""
-    decoder = SSEDecoder()
+    batches = event_batches(frames)
     try:
-        for data in frames:
+        for batch in batches:
             out = []
-            for frame in decoder.feed(data):
-                if frame.event == "ping":
-                    out.append(b": ping\n\n")  # an SSE comment keeps the connection alive
+            for event in batch:
+                if event is None:
+                    out.append(PING_COMMENT)
                     continue
-                for chunk in converter.feed(frame.json()):
+                for chunk in converter.feed(event):
                     out.append(encode_data(chunk))
                     if "error" in chunk:
                         out.append(DONE_FRAME)
@@ -76,9 +76,7 @@ def _openai_chunks(frames: Iterator[bytes], converter: AnthropicToOpenAIStream) 
                 yield b"".join(out)
         yield b"".join(encode_data(chunk) for chunk in converter.finish()) + DONE_FRAME
     finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
+        batches.close()
 
 
 def _error_result(result: ProxyResult) -> ProxyResult:
@@ -94,4 +92,6 @@ def _error_result(result: ProxyResult) -> ProxyResult:
 
 def openai_error_response_body(err: LoadBalancerError) -> dict:
     """The front door's body for one of our own errors."""
+    if err.code is not None:
+        return {"error": {"message": err.message, "type": "invalid_request_error", "param": None, "code": err.code}}
     return openai_error_body(err.status, err.message, err.error_type)
