@@ -15,7 +15,6 @@ HOME are temporary directories. Skipped with a message when the CLI is not insta
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Iterator
@@ -23,7 +22,8 @@ from typing import Iterator
 import pytest
 
 from support.fake_backend import FAKE_SIGNATURE, FakeBackend, anthropic_stream, closed_port
-from support.lb_process import REPO_ROOT, LoadBalancerProcess, anthropic_provider, providers_config
+from support.installed_tools import installed_tool
+from support.lb_process import LoadBalancerProcess, anthropic_provider, providers_config
 
 pytestmark = pytest.mark.integration
 
@@ -33,16 +33,9 @@ SHELL_CALL = ("exec_command", {"cmd": "printf hi > hello.txt"})
 FINAL_TEXT = "Created hello.txt containing hi."
 
 
-def codex_binary() -> str | None:
-    """The codex CLI: $CODEX_BIN, the copy .ci/run installs, or one on PATH."""
-    candidates = [os.environ.get("CODEX_BIN"), str(REPO_ROOT / ".tools/node_modules/.bin/codex"),
-                  shutil.which("codex")]
-    return next((path for path in candidates if path and os.access(path, os.X_OK)), None)
-
-
 @pytest.fixture(scope="module")
 def codex() -> str:
-    binary = codex_binary()
+    binary = installed_tool("CODEX_BIN", "codex")
     if binary is None:
         pytest.skip("Codex CLI is not installed: npm install --prefix .tools @openai/codex@0.171.0 "
                     "(as .ci/run does) to run the Codex test")
