@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from loadbalancer.providers.stream_pipeline import StreamPipeline
     from loadbalancer.translation.tool_names import ToolNameMap
 
-MAX_MODELS_LISTED = 50
+MAX_MODELS_LISTED = 1000  # what a listing probe keeps: enough for OpenRouter's catalogue
 
 
 @dataclass(frozen=True)
