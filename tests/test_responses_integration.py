@@ -233,3 +233,19 @@ def test_the_client_request_id_is_kept_and_a_bad_one_replaced(rig: Rig) -> None:
     assert kept.headers["x-request-id"] == "codex-abc.123"
     replaced = rig.post({"model": "claude-test-1", "input": "hi"}, headers={"x-request-id": "has space"})
     assert replaced.headers["x-request-id"].startswith("req_")
+
+
+def test_an_openai_backends_reasoning_survives_codexs_round_trip(rig: Rig) -> None:
+    rig.openai_backend.queue(openai_stream([], reasoning_chunks=["Plan: ", "run it."], tool_calls=[SHELL_CALL]),
+                             openai_completion("Done."))
+    history: list[Any] = [{"role": "user", "content": "make hello.txt"}]
+    with openai_sdk(rig.lb) as client:
+        with client.responses.stream(model="open-x", input=history, tools=[SHELL_TOOL], store=False,
+                                     include=["reasoning.encrypted_content"]) as stream:
+            first = stream.get_final_response()
+        assert [item.type for item in first.output] == ["reasoning", "function_call"]
+        history += [item.model_dump(exclude_none=True) for item in first.output]
+        history.append({"type": "function_call_output", "call_id": first.output[-1].call_id, "output": "ok"})
+        client.responses.create(model="open-x", input=history, tools=[SHELL_TOOL], store=False)
+    assistant = next(message for message in last_body(rig.openai_backend)["messages"] if message["role"] == "assistant")
+    assert assistant["reasoning_content"] == "Plan: run it." and assistant["tool_calls"]
