@@ -188,7 +188,8 @@ def test_an_error_mid_tool_call_fails_without_closing_the_call():
     events = [out for event in [message_start(), *tool_block(0, "exec_command", '{"cmd": "rm')[:-1],
                                 {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}]
               for out in stream.feed(event)]
-    assert types(events)[-2:] == ["response.function_call_arguments.delta", "response.failed"]
+    assert types(events)[-3:] == ["response.function_call_arguments.delta", "error", "response.failed"]
+    assert (events[-2]["code"], events[-2]["message"]) == ("server_error", "Overloaded")
     assert "response.output_item.done" not in types(events)
     failed = events[-1]["response"]
     assert failed["status"] == "failed" and failed["error"] == {"code": "server_error", "message": "Overloaded"}
@@ -206,7 +207,7 @@ def test_an_upstream_that_ends_early_fails_and_a_finished_one_completes():
 def test_failing_before_anything_still_opens_the_stream():
     stream = ResponsesStream(request())
     events = stream.fail({"type": "api_error", "message": "no provider"})
-    assert types(events) == ["response.created", "response.in_progress", "response.failed"]
+    assert types(events) == ["response.created", "response.in_progress", "error", "response.failed"]
 
 
 def test_rate_limit_failures_carry_the_delay_codex_parses():

@@ -97,15 +97,18 @@ class ResponsesStream:
         return self.fail({"type": "api_error", "message": "the provider's stream ended before the answer was complete"})
 
     def fail(self, error: Any, retry_after_seconds: float | None = None) -> list[dict]:
-        """response.failed; open items are reported incomplete and never marked done."""
+        """`error` and response.failed; open items are reported incomplete and never marked done."""
         if self.finished:
             return []
         events = self._start()
         self.finished = True
         output = self._current_output(open_status="incomplete")
+        reported = response_error(error, retry_after_seconds)
         failed = response_object(self._request, self._response_id, self._created_at, "failed", output,
-                                 error=response_error(error, retry_after_seconds))
-        return events + [self._event("response.failed", response=failed)]
+                                 error=reported)
+        # The spec's stream-level `error` first (SDKs show it), then the terminal event Codex acts on.
+        return events + [self._event("error", code=reported["code"], message=reported["message"], param=None),
+                         self._event("response.failed", response=failed)]
 
     def _start(self) -> list[dict]:
         """response.created and response.in_progress, once."""
