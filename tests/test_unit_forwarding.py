@@ -248,3 +248,16 @@ def test_bad_requests_never_reach_a_provider(two_providers: Any, mock: responses
         assert two_providers.post("/v1/messages", json=body).status_code == 400
     assert two_providers.post("/v1/messages", data=b"{nope", content_type="application/json").status_code == 400
     assert len(mock.calls) == 0
+
+
+@pytest.mark.parametrize("path, data, status, wanted", [
+    ("/responses", b"{not json", 400, "not valid JSON"),
+    ("/v1/responses", b'{"model": "claude-test-1"}', 400, "'input' is required"),
+    ("/v1/responses", b'{"model": "claude-test-1", "input": "hi", "conversation": "c1"}', 400, "stateless"),
+])
+def test_responses_errors_come_in_the_openai_shape(two_providers: Any, path: str, data: bytes, status: int,
+                                                   wanted: str) -> None:
+    response = two_providers.post(path, data=data, content_type="application/json")
+    error = response.get_json()["error"]
+    assert response.status_code == status and wanted in error["message"]
+    assert error["type"] == "invalid_request_error" and "param" in error
