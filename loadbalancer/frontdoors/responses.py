@@ -14,8 +14,10 @@ from typing import Iterator, Mapping
 
 import orjson
 
-from loadbalancer.client_request import MessagesRequest, decode_json_object, parse_messages_request
+from loadbalancer.client_request import (MessagesRequest, decode_json_object, parse_messages_request,
+                                         reencoding_client_body)
 from loadbalancer.errors import InvalidRequest, LoadBalancerError
+from loadbalancer.providers.base import UNREADABLE_ANSWER_ERRORS
 from loadbalancer.request_record import RequestRecord
 from loadbalancer.routing.failover import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, ProxyResult, forward_to_provider
 from loadbalancer.runtime import Runtime
@@ -37,8 +39,9 @@ def forward_response(runtime: Runtime, raw: bytes, client_headers: Mapping[str, 
     limits = runtime.config.limits
     body = decode_json_object(raw, limits)
     default_max_tokens = _default_max_tokens(runtime, body.get("model"))
-    translated = _translate(body, default_max_tokens)
-    request = _messages_request(runtime, body, translated, default_max_tokens)
+    with reencoding_client_body():
+        translated = _translate(body, default_max_tokens)
+        request = _messages_request(runtime, body, translated, default_max_tokens)
     record.model, record.stream = request.model, request.stream
     record.dropped_tools = [_printable_name(name) for name in translated.dropped_tools]
     headers = {DROPPED_TOOLS_HEADER: ", ".join(record.dropped_tools)} if record.dropped_tools else {}
@@ -46,7 +49,11 @@ def forward_response(runtime: Runtime, raw: bytes, client_headers: Mapping[str, 
     if result.status != 200:
         return _error_result(result, headers)
     if not request.stream:
-        answer = messages_to_responses(orjson.loads(result.body), translated)
+        try:
+            answer = messages_to_responses(orjson.loads(result.body), translated)
+        except UNREADABLE_ANSWER_ERRORS as err:
+            raise LoadBalancerError(f"provider {result.provider}'s answer could not be translated into a "
+                                    f"response ({type(err).__name__})", status=502) from err
         return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE, **headers}, orjson.dumps(answer),
                            result.provider)
     events = _responses_events(stream_frames(result.body), ResponsesStream(translated))
@@ -90,15 +97,24 @@ def _default_max_tokens(runtime: Runtime, model: object) -> int:
 
 
 def _responses_events(frames: Iterator[bytes], stream: ResponsesStream) -> Iterator[bytes]:
-    """Anthropic SSE bytes in, Responses events out; always ends with a terminal event."""
+    """Anthropic SSE bytes in, Responses events out; always ends with a terminal event.
+
+    A frame that cannot be translated ends the stream with `error` and `response.failed`, never a cut.
+    """
     batches = event_batches(frames)
     try:
-        for batch in batches:
-            out = [PING_COMMENT] if None in batch else []
-            out += [encode_event(produced) for event in batch if event is not None for produced in stream.feed(event)]
-            if out:
-                yield b"".join(out)
-        yield b"".join(encode_event(event) for event in stream.finish())
+        try:
+            for batch in batches:
+                out = [PING_COMMENT] if None in batch else []
+                out += [encode_event(produced) for event in batch if event is not None
+                        for produced in stream.feed(event)]
+                if out:
+                    yield b"".join(out)
+            yield b"".join(encode_event(event) for event in stream.finish())
+        except UNREADABLE_ANSWER_ERRORS as err:
+            error = {"type": "api_error", "message": "the provider's stream could not be translated into "
+                                                    f"Responses events ({type(err).__name__})"}
+            yield b"".join(encode_event(event) for event in stream.fail(error))
     finally:
         batches.close()
 
