@@ -23,6 +23,7 @@ from loadbalancer.ops.config_watch import ConfigWatcher
 from loadbalancer.ops.health_monitor import HealthMonitor, state_directory
 from loadbalancer.ops.logging_setup import configure_logging, install_secret_filter
 from loadbalancer.ops.metrics import Metrics
+from loadbalancer.ops.model_catalog import ModelCatalog
 from loadbalancer.ops.publisher import Publisher
 from loadbalancer.ops.rate_limit import RateLimiter
 from loadbalancer.ops.timeline import Timeline
@@ -42,10 +43,11 @@ class LoadBalancerState:
         self.providers_file = providers_file
         self.watcher: ConfigWatcher | None = None
         self.request_observers: list = []
-        # Set by init_operations: Metrics, RateLimiter, HealthMonitor, Timeline, Publisher.
+        # Set by init_operations: Metrics, RateLimiter, HealthMonitor, ModelCatalog, Timeline, Publisher.
         self.metrics = None
         self.rate_limiter = None
         self.monitor = None
+        self.model_catalog = None
         self.timeline = None
         self.publisher = None
 
@@ -109,6 +111,7 @@ def init_operations(state: LoadBalancerState, *, start_threads: bool = True) -> 
     state.holder.reload_listeners.append(lambda success: state.metrics.config_loaded(success, time.time()))
     state.rate_limiter = RateLimiter(directory / "ratelimit")
     state.monitor = HealthMonitor(state.holder, directory, probe=health.probe_all)
+    state.model_catalog = ModelCatalog(probe=health.probe_listings)
     state.timeline = Timeline(directory / "timeline")
 
     def record_metrics(record: RequestRecord) -> None:

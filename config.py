@@ -28,7 +28,7 @@ __all__ = [
 from loadbalancer.providers.registry import PROVIDER_TYPES, provider_type
 from loadbalancer.settings.changes import describe_changes  # noqa: F401  (re-exported)
 from loadbalancer.settings.records import (  # noqa: F401  (re-exported: modules import records from config)
-    AuthConfig, Capabilities, ClientKey, Config, HealthConfig, LimitsConfig, ModelRoute, ProviderConfig, RoutingConfig, Timeout, ROUTING_STRATEGIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, DEFAULT_MAX_TOOL_NAME_LENGTH, MIN_TOOL_NAME_LENGTH, RESERVED_HEADERS,
+    AuthConfig, Capabilities, ClientKey, Config, HealthConfig, LimitsConfig, ModelRoute, ProviderConfig, RoutingConfig, Timeout, ROUTING_STRATEGIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, DEFAULT_MAX_TOOL_NAME_LENGTH, MIN_TOOL_NAME_LENGTH, REASONING_CONTENT_MODES, RESERVED_HEADERS,
 )
 
 
@@ -77,7 +77,7 @@ def parse_config(data: object, source: str, environ: Mapping[str, str] | None = 
 TIMEOUT_KEYS = ("connect", "read", "idle", "first_byte", "total")
 _PROVIDER_KEYS = (
     "name", "type", "base_url", "api_key", "models", "priority", "weight", "timeout", "headers",
-    "tool_calls", "capabilities", "max_tool_name_length", "health",
+    "tool_calls", "capabilities", "max_tool_name_length", "reasoning_content", "health",
 )
 
 
@@ -125,6 +125,7 @@ def _parse_provider(value: object, where: Location, environ: Mapping[str, str]) 
                                   where.key("capabilities"), _CAPABILITY_CHECKS),
         max_tool_name_length=optional_member(entry, where, "max_tool_name_length",
                                              DEFAULT_MAX_TOOL_NAME_LENGTH, _check_name_length),
+        reasoning_content=optional_member(entry, where, "reasoning_content", "auto", _check_reasoning_content),
         health_path=health_path,
         health_paid_probe=paid_probe,
         disabled_reason=disabled_reason,
@@ -218,6 +219,8 @@ def _check_tool_calls(value: object, where: Location) -> str:
 
 
 _check_name_length = functools.partial(expect_int, minimum=MIN_TOOL_NAME_LENGTH)
+_check_reasoning_content = functools.partial(expect_choice, allowed=REASONING_CONTENT_MODES,
+                                             what="reasoning_content mode")
 _CAPABILITY_CHECKS = {
     "max_context_tokens": optional_positive_int,
     "max_output_tokens": optional_positive_int,

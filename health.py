@@ -19,6 +19,7 @@ from loadbalancer.providers.http_client import ProviderClient
 from loadbalancer.runtime import Runtime
 
 MAX_PROBE_THREADS = 8
+MAX_MODELS_SHOWN = 50  # /health stays readable; /v1/models lists them all
 
 
 def probe_provider(client: ProviderClient, provider: Provider, timeout: float) -> ProbeResult:
@@ -48,6 +49,14 @@ def probe_provider(client: ProviderClient, provider: Provider, timeout: float) -
     return ProbeResult(config.name, True, True, round(latency, 1), models, None, time.time())
 
 
+def probe_listings(runtime: Runtime, names: list[str]) -> dict[str, ProbeResult]:
+    """Probe these providers' model listings now, in parallel (for `/v1/models`)."""
+    timeout = runtime.config.health.timeout
+    with ThreadPoolExecutor(max_workers=min(MAX_PROBE_THREADS, len(names))) as pool:
+        results = pool.map(lambda name: probe_provider(runtime.clients[name], runtime.providers[name], timeout), names)
+        return {result.name: result for result in results}
+
+
 def probe_all(runtime: Runtime) -> list[ProbeResult]:
     """Probe every enabled provider in parallel and feed the results to the balancer."""
     names = list(runtime.clients)
@@ -60,6 +69,15 @@ def probe_all(runtime: Runtime) -> list[ProbeResult]:
     for result in results:
         runtime.balancer.probe_result(result.name, result.usable, result.latency_ms, result.error)
     return results
+
+
+def _probe_entry(result: ProbeResult) -> dict:
+    """A probe result as /health shows it: without its name, and at most MAX_MODELS_SHOWN models."""
+    entry = {key: value for key, value in asdict(result).items() if key != "name"}
+    if len(result.models) > MAX_MODELS_SHOWN:
+        entry["models"] = list(result.models[:MAX_MODELS_SHOWN])
+        entry["models_total"] = len(result.models)
+    return entry
 
 
 def health_report(runtime: Runtime, *, probes: dict[str, ProbeResult] | None = None) -> dict:
@@ -83,7 +101,7 @@ def health_report(runtime: Runtime, *, probes: dict[str, ProbeResult] | None = N
         if not provider.enabled:
             entry["disabled_reason"] = provider.disabled_reason
         if provider.name in probes:
-            entry["probe"] = {k: v for k, v in asdict(probes[provider.name]).items() if k != "name"}
+            entry["probe"] = _probe_entry(probes[provider.name])
         providers.append(entry)
     usable = [entry for entry in providers if entry["state"] == "healthy"]
     enabled = [entry for entry in providers if entry["state"] != "disabled"]

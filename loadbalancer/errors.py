@@ -47,6 +47,7 @@ class LoadBalancerError(Exception):
     """An error answered to the client with `status` and an Anthropic error body."""
 
     status = 500
+    code: str | None = None  # the OpenAI error code, for the OpenAI front doors
 
     def __init__(self, message: str, *, status: int | None = None,
                  error_type: str | None = None, headers: dict | None = None) -> None:
@@ -105,13 +106,13 @@ class RateLimited(LoadBalancerError):
 
 
 class NoProviderForModel(LoadBalancerError):
-    """No configured provider serves the requested model (503)."""
+    """No configured provider serves the requested model (404, as Anthropic and OpenAI answer).
 
-    status = 503
+    Never a 5xx: the SDKs retry those, and no retry can make an unknown model known.
+    """
 
-    def __init__(self, message: str, **kwargs) -> None:
-        kwargs.setdefault("error_type", "api_error")
-        super().__init__(message, **kwargs)
+    status = 404
+    code = "model_not_found"
 
 
 class AllProvidersFailed(LoadBalancerError):

@@ -31,9 +31,23 @@ class AnswerUsage:
     stop_reason: str | None = None
 
 
+MAX_CLIENT_REQUEST_ID_LENGTH = 128
+# RFC 9110 token characters: safe in a header and in a log line, never a space or a quote.
+_TOKEN_CHARACTERS = frozenset("!#$%&'*+-.^_`|~0123456789"
+                              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
 def new_request_id() -> str:
     """A fresh request id (also sent back as `x-request-id`)."""
     return "req_" + uuid.uuid4().hex[:24]
+
+
+def request_id_for(client_value: str | None) -> str:
+    """The client's own `x-request-id` when it is a token of at most 128 characters, else a new one."""
+    if (client_value and len(client_value) <= MAX_CLIENT_REQUEST_ID_LENGTH
+            and all(character in _TOKEN_CHARACTERS for character in client_value)):
+        return client_value
+    return new_request_id()
 
 
 OK = "ok"
@@ -101,6 +115,7 @@ class RequestRecord:
     tool_call_stats: ToolCallStats = field(default_factory=ToolCallStats)
     stream_error: str | None = None
     error: str | None = None
+    dropped_tools: list[str] = field(default_factory=list)  # tools the front door could not offer
     started: float = field(default_factory=time.monotonic)
     started_at: float = field(default_factory=time.time)  # wall clock, for the status page
     latency_seconds: float | None = None  # set when the request ends
@@ -168,5 +183,5 @@ class RequestRecord:
             "cache_read_tokens": self.cache_read_tokens, "cache_write_tokens": self.cache_write_tokens,
             "stop_reason": self.stop_reason,
             "text_tool_calls": {"parsed": stats.parsed, "repaired": stats.repaired, "rejected": stats.rejected},
-            "stream_error": self.stream_error, "error": self.error,
+            "stream_error": self.stream_error, "error": self.error, "dropped_tools": self.dropped_tools,
         }

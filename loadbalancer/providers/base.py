@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from loadbalancer.providers.stream_pipeline import StreamPipeline
     from loadbalancer.translation.tool_names import ToolNameMap
 
-MAX_MODELS_LISTED = 50
+MAX_MODELS_LISTED = 1000  # what a listing probe keeps: enough for OpenRouter's catalogue
 # A provider answering these refused the load balancer's own credentials, never the client's.
 AUTH_FAILURE_STATUSES = frozenset({401, 403})
 # What decoding or translating an answer of unexpected shape raises (FrameTooLarge is a

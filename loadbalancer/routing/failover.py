@@ -8,6 +8,7 @@ first content event, so anything that fails before that fails over invisibly.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -59,7 +60,11 @@ def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_heade
     if not balancer.serving(request.model):
         raise NoProviderForModel(_no_provider_message(runtime, request.model))
     needs = RequestNeeds.from_body(request.body, len(request.raw))
-    affinity = affinity_key_for(request.body, client_headers) if routing.affinity else None
+    if request.without_thinking is not None:
+        needs = dataclasses.replace(needs, wants_thinking=False)
+    affinity = None
+    if routing.affinity:
+        affinity = request.affinity_key or affinity_key_for(request.body, client_headers)
     deadline = time.monotonic() + routing.deadline
     tried: set[str] = set()
     cannot_count = {name for name, backend in runtime.providers.items() if count_tokens and not backend.counts_tokens}
@@ -121,6 +126,8 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
     """
     balancer = runtime.balancer
     backend = runtime.providers[provider.name]
+    if request.without_thinking is not None and not provider.capabilities.thinking:
+        request = request.without_thinking
     attempt = record.start_attempt(provider.name)
     record.upstream_model = provider.model_for(request.model) or request.model
     balancer.begin(provider.name)
