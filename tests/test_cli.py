@@ -62,10 +62,9 @@ def test_check_config_suggests_the_nearest_key_and_warns_about_bare_variables(tm
                                                                       modles=["claude-test"])))
     result = run_flask("check-config", str(typo))
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        f"{typo}: providers[0].modles: unknown key 'modles'; did you mean 'models'? allowed keys: "
-        "api_key, base_url, capabilities, headers, health, max_tool_name_length, models, name, priority, "
-        "timeout, tool_calls, type, weight"]
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"{typo}: providers[0].modles: unknown key 'modles'; did you mean 'models'? "
+                           "allowed keys: api_key, base_url,")
 
     bare = write_config(tmp_path, providers_config(anthropic_provider("p", "http://127.0.0.1:1",
                                                                       api_key="$ANTHROPIC_API_KEY")), "bare.json")
