@@ -149,7 +149,7 @@ def register_cli(app: Flask) -> None:
             click.echo(f"{provider.name}: {provider.type} {state}")
         enabled = sum(1 for provider in config.providers if provider.enabled)
         if not enabled:
-            click.echo(f"{target}: no provider is enabled: every request would get 503", err=True)
+            click.echo(f"{target}: no provider is enabled: the service could answer no request", err=True)
             sys.exit(1)
         click.echo(f"{target}: OK ({enabled} of {len(config.providers)} providers enabled)")
 
