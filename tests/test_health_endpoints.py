@@ -133,3 +133,17 @@ def test_hammering_live_probes_spends_one_paid_probe(fake_backend: Callable[...,
         report = requests.get(f"{service.url}/health?probe=1", headers={"x-api-key": OPS_KEY}, timeout=10)
         assert report.status_code == 200 and report.json()["providers"][0]["probe"]["models"] == ["claude-test"]
     assert len(backend.requests_to("/v1/messages")) == 1
+
+
+def test_a_secret_a_provider_echoed_never_reaches_the_status_page(providers_file: Callable[..., Path]) -> None:
+    key = 'sk-echo&<"secret">0123456789'  # HTML would write it as sk-echo&amp;&lt;&#34;...
+    client = make_client(providers_file, providers_config(anthropic_provider("p", "http://127.0.0.1:1", api_key=key)))
+    monitor = client.application.extensions["loadbalancer"].monitor
+    write_results(monitor.results_path, [ProbeResult("p", True, None, 3.0, (), f"HTTP 500: bad key {key}",
+                                                     time.time())])
+    monitor.load_results()
+    page = client.get("/", headers={"accept": "text/html"}).get_data(as_text=True)
+    data = client.get("/status.json").get_data(as_text=True)
+    assert "bad key [redacted]" in data and "bad key [redacted]" in page
+    for text in (page, data):
+        assert "0123456789" not in text
