@@ -69,15 +69,17 @@ def on_starting(server):
     """Validate providers.json and the client time limits once in the master (a bad value stops
     the start with one line) and raise the open-file limit."""
     from app import providers_file_path
-    from config import ConfigError, load_config
+    from config import ConfigError, inspect_config
     from loadbalancer.serving.connection import ClientTimeouts
 
     try:
-        config = load_config(providers_file_path(None))
+        config, warnings = inspect_config(providers_file_path(None))
         ClientTimeouts.from_environ(os.environ, keepalive)  # what the workers will read
     except (ConfigError, ValueError) as err:
         server.log.error("configuration error: %s", err)  # one line, in the service's format
         os._exit(1)
+    for warning in warnings:  # e.g. "$VAR" without braces, taken literally
+        server.log.warning("configuration warning: %s", warning)
     # Said once here rather than once per worker; the workers inherit the marker.
     for provider in config.providers:
         if not provider.enabled:

@@ -110,3 +110,11 @@ def test_probe_counts_only_a_2xx_as_usable(tmp_path: Path, fake_backend: Callabl
         assert f"HTTP {models_status}" in row and cells[2] == "-"  # a 404/500 proves nothing about the key
     assert [request.headers.get("x-api-key") for request in backend.requests] == [SECRET]
     assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.integration
+def test_the_service_logs_the_same_warnings_at_start(lb: Callable[..., Any]) -> None:
+    entry = anthropic_provider("p", "http://127.0.0.1:1", api_key="$LB_TEST_PROVIDER_KEY")
+    service = lb(providers_config(entry))
+    log = service.wait_for_log("configuration warning")
+    assert log.count("'$LB_TEST_PROVIDER_KEY' is taken literally") == 1  # said once, by the master
