@@ -145,6 +145,17 @@ class HealthConfig:
     timeout: float = 5.0
 
 
+DEFAULT_STATE_PREFIX = "anthropic-lb"
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """Where provider state is shared: the state directory (no Redis), or Redis for several instances."""
+
+    redis_url: str | None = field(default=None, repr=False)  # may carry a password
+    prefix: str = DEFAULT_STATE_PREFIX  # namespace of every key (a Redis Cluster hash tag)
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole validated configuration."""
@@ -154,6 +165,7 @@ class Config:
     routing: RoutingConfig = RoutingConfig()
     limits: LimitsConfig = LimitsConfig()
     health: HealthConfig = HealthConfig()
+    state: StateConfig = StateConfig()
     source: str = ""  # the file it came from
 
     def provider(self, name: str) -> ProviderConfig:
