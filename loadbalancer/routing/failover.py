@@ -54,12 +54,12 @@ def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_heade
     affinity = affinity_key_for(request.body, client_headers) if routing.affinity else None
     deadline = time.monotonic() + routing.deadline
     tried: set[str] = set()
+    skipped = {name for name, backend in runtime.providers.items() if count_tokens and not backend.counts_tokens}
     failures: list[tuple[ProviderConfig, UpstreamError]] = []
     rounds = 0
     while len(record.attempts) < routing.max_attempts and time.monotonic() < deadline:
-        plan = [provider for provider in balancer.plan(needs, affinity)
-                if provider.name not in tried
-                and (not count_tokens or runtime.providers[provider.name].counts_tokens)]
+        # Skipped inside plan(), so its head is the provider tried next (it may hold a trial).
+        plan = balancer.plan(needs, affinity, exclude=tried | skipped)
         if not plan:
             if not failures and balancer.seconds_until_available(needs) is None:
                 # No provider's declared capabilities fit: retrying would never help, so no 529.
