@@ -119,7 +119,7 @@ class RoutingConfig:
 
     strategy: str = "priority"  # "priority" | "weighted" | "least_busy" | "latency"
     affinity: bool = True  # conversation affinity on/off
-    affinity_ttl: float = 300.0  # Anthropic's prompt cache lives 5 minutes
+    affinity_ttl: float = 300.0  # accepted for older files; unused: rendezvous hashing keeps no pins
     max_attempts: int = 4  # attempts per request across providers and retries
     deadline: float = 600.0  # seconds a request may spend before its first byte to the client
     cooldown: float = 10.0  # base cooldown after a failure; grows with consecutive failures
