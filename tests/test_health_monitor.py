@@ -41,12 +41,14 @@ class CountingProbe:
                 for provider in runtime.config.providers if provider.enabled]
 
 
-def make_holder(directory: Path, interval: float = 10.0) -> RuntimeHolder:
+def make_holder(directory: Path, interval: float = 10.0,
+                wall_clock: Callable[[], float] = time.time) -> RuntimeHolder:
     """A runtime with providers a and b (never contacted: probes are fakes here) on the shared state in `directory`."""
     data = providers_config(anthropic_provider("a", "http://127.0.0.1:1"),
                             anthropic_provider("b", "http://127.0.0.1:2"))
     data["health"] = {"interval": interval, "timeout": 1}
-    runtime = Runtime.build(parse_config(data, "test"), open_store=lambda settings: EmbeddedStore(directory))
+    runtime = Runtime.build(parse_config(data, "test"),
+                            open_store=lambda settings: EmbeddedStore(directory, clock=wall_clock))
     return RuntimeHolder(runtime, loader=load_config)
 
 
@@ -143,14 +145,15 @@ def test_results_survive_the_round_trip_and_garbage_is_ignored() -> None:
 
 
 def test_a_prober_that_dies_is_replaced_once_its_lease_lapses(tmp_path: Path) -> None:
-    clock, probe = Clock(), CountingProbe()
-    first, second = make_monitor(tmp_path, probe, clock), make_monitor(tmp_path, probe, clock)
-    first.tick()
+    clock, probe, later = Clock(), CountingProbe(), Clock()
+    later.now = time.time()
+    first = make_monitor(tmp_path, probe, clock)
+    second = HealthMonitor(make_holder(tmp_path, wall_clock=later), probe=probe, clock=clock)
+    first.tick()  # and then its process dies: it never renews the role
+    later.now = time.time()
     second.tick()
     assert (first.is_prober, second.is_prober) == (True, False)
-    store = second._holder.current.store
-    wall = store._clock
-    store._clock = lambda: wall() + 10  # later than the dead prober's lease (3 ticks + timeout)
+    later.now += 10  # past the dead prober's lease (3 ticks + the 1 s health timeout)
     second.tick()
     assert second.is_prober and probe.calls == 2
 
