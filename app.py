@@ -20,7 +20,7 @@ from flask import Flask
 from config import ConfigError, load_config
 from loadbalancer.ops.config_watch import ConfigWatcher
 from loadbalancer.ops.health_monitor import HealthMonitor
-from loadbalancer.ops.logging_setup import configure_logging
+from loadbalancer.ops.logging_setup import configure_logging, install_secret_filter
 from loadbalancer.ops.metrics import Metrics
 from loadbalancer.ops.rate_limit import RateLimiter
 from loadbalancer.request_record import RequestRecord
@@ -83,6 +83,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     # One store per worker process, opened here (after gunicorn forked), kept across reloads.
     opener = functools.partial(open_store, directory=state_directory())
     holder = RuntimeHolder(Runtime.build(config, open_store=opener), loader=load_config, open_store=opener)
+    install_secret_filter(lambda: holder.current.scrubber)
     state = LoadBalancerState(holder, path, os.environ.get("LOG_FORMAT", "").lower() == "json")
     app.extensions["loadbalancer"] = state
     if not (test_config or {}).get("DISABLE_CONFIG_WATCH") and os.environ.get("LB_WATCH_CONFIG", "1") != "0":

@@ -30,7 +30,7 @@ __all__ = [
 from loadbalancer.providers.registry import PROVIDER_TYPES, provider_type
 from loadbalancer.settings.changes import describe_changes  # noqa: F401  (re-exported)
 from loadbalancer.settings.records import (  # noqa: F401  (re-exported: modules import records from config)
-    AuthConfig, Capabilities, ClientKey, Config, HealthConfig, LimitsConfig, ModelRoute, ProviderConfig, RoutingConfig, StateConfig, Timeout, ROUTING_STRATEGIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_TOOL_NAME_LENGTH, MIN_TOOL_NAME_LENGTH, RESERVED_HEADERS,
+    AuthConfig, Capabilities, ClientKey, Config, HealthConfig, LimitsConfig, ModelRoute, ProviderConfig, RoutingConfig, StateConfig, Timeout, ROUTING_STRATEGIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, DEFAULT_MAX_TOOL_NAME_LENGTH, MIN_TOOL_NAME_LENGTH, RESERVED_HEADERS,
 )
 
 
@@ -69,7 +69,7 @@ def parse_config(data: object, source: str, environ: Mapping[str, str] | None = 
 PROVIDER_NAME_MAX_BYTES = 64
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 _STATE_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-
+TIMEOUT_KEYS = ("connect", "read", "idle", "first_byte", "total")
 _PROVIDER_KEYS = (
     "name", "type", "base_url", "api_key", "models", "priority", "weight", "timeout", "headers",
     "tool_calls", "capabilities", "max_tool_name_length", "health",
@@ -116,7 +116,7 @@ def _parse_provider(value: object, where: Location, environ: Mapping[str, str]) 
         priority=optional_member(entry, where, "priority", 1, expect_int),
         weight=optional_member(entry, where, "weight", 1, positive_int),
         timeout=parse_record(Timeout, entry.get("timeout", {}), where.key("timeout"),
-                             dict.fromkeys(("connect", "read", "idle"), expect_number)),
+                             dict.fromkeys(TIMEOUT_KEYS, expect_number)),
         headers=optional_member(entry, where, "headers", (), _parse_headers),
         tool_calls=optional_member(entry, where, "tool_calls", "auto", _check_tool_calls),
         capabilities=parse_record(Capabilities, entry.get("capabilities", {}),

@@ -91,6 +91,24 @@ def _tracing_headers(response: Response) -> Response:
     return response
 
 
+@bp.after_app_request
+def _scrub_secrets(response: Response) -> Response:
+    """The one place answers lose every configured secret, whatever a provider wrote into them.
+
+    A provider's 2xx answer is its content and is passed on unread; errors, streams' error
+    events, /health, /metrics and the status data are scrubbed (see loadbalancer/secrets.py).
+    """
+    scrubber = runtime().scrubber
+    if response.is_streamed:
+        response.response = scrubber.stream(response.response)
+    elif not (g.get("provider") and response.status_code < 300):
+        body = response.get_data()
+        clean = scrubber.body(body, response.content_type)
+        if clean is not body:
+            response.set_data(clean)
+    return response
+
+
 def _authenticate(record: RequestRecord | None = None) -> str | None:
     """The calling client's name (recorded before its rate limit is checked)."""
     client = client_access.identify_client(runtime().config.auth, request.headers)

@@ -1,8 +1,9 @@
 """The project's exception tree and the Anthropic error body.
 
 Every failure a client can see is one of these types; `routes.py` has the single handler
-that turns them into `{"type": "error", "error": {...}}` responses. `upstream.py` is the
-only place that converts `requests` exceptions into `UpstreamError`s.
+that turns them into `{"type": "error", "error": {...}}` responses. `providers/http_client.py`
+is the only place that converts `requests` exceptions into `UpstreamError`s (and a local
+resource shortage into `LocalResourceExhausted`).
 """
 
 from __future__ import annotations
@@ -109,6 +110,20 @@ class AllProvidersFailed(LoadBalancerError):
     """Every eligible provider failed; the status is one the clients retry."""
 
     status = 529
+
+
+class LocalResourceExhausted(LoadBalancerError):
+    """The load balancer itself ran out of something (file descriptors, memory) while
+    contacting a provider: its own fault, so no provider is blamed and the client may retry."""
+
+    status = 503
+
+    def __init__(self, provider: str, reason: str) -> None:
+        super().__init__(
+            f"the load balancer ran out of a local resource ({reason}) while connecting to provider "
+            f"{provider}; this is the load balancer's fault, not the provider's; retry shortly",
+            headers={"retry-after": "1"})
+        self.provider = provider
 
 
 class UpstreamError(Exception):

@@ -18,6 +18,8 @@ import orjson
 from loadbalancer.toolcalls.rewrite import ToolCallStats
 
 log = logging.getLogger("loadbalancer.access")
+# Outcomes that say nothing against the provider: it answered, or the attempt never got a verdict.
+NOT_A_FAILURE_OUTCOMES = frozenset({"ok", "pending", "aborted"})
 
 
 def new_request_id() -> str:
@@ -38,6 +40,11 @@ class Attempt:
         """Record how the attempt ended."""
         self.outcome = outcome
         self.seconds = time.monotonic() - self.started
+
+    @property
+    def failed(self) -> bool:
+        """Whether the provider failed this attempt (a failover, in logs and metrics)."""
+        return self.outcome not in NOT_A_FAILURE_OUTCOMES and not self.outcome.endswith("passed through")
 
 
 @dataclass
@@ -85,16 +92,20 @@ class RequestRecord:
     @property
     def failovers(self) -> int:
         """Attempts that failed before the one that answered."""
-        return sum(1 for attempt in self.attempts if attempt.outcome not in ("ok", "pending")
-                   and not attempt.outcome.endswith("passed through"))
+        return sum(1 for attempt in self.attempts if attempt.failed)
 
     def finish(self) -> None:
         """Write the log line once (a stream calls this when it ends)."""
         if self._done:
             return
         self._done = True
-        if self.on_finish is not None:
-            self.on_finish(self)
+        try:
+            if self.on_finish is not None:
+                self.on_finish(self)
+        except OSError as err:
+            # Metrics files that cannot be written (a full disk, no file descriptors left) are
+            # the load balancer's own trouble: the request and its log line must not suffer.
+            log.warning("request %s: could not record metrics: %s", self.request_id, err)
         log.info("%s", self.format_line())
 
     def fields(self) -> dict:

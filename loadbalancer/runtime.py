@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
+from urllib.parse import urlsplit
 
 from loadbalancer.routing.balancer import Balancer
 from loadbalancer.routing.state import ProviderStateStore
 from loadbalancer.routing.state.memory import MemoryStore
+from loadbalancer.secrets import SecretScrubber
 from loadbalancer.settings.changes import describe_changes
 from loadbalancer.settings.records import Config, StateConfig
 from loadbalancer.settings.validation import ConfigError
@@ -36,13 +38,18 @@ def memory_store(settings: StateConfig) -> ProviderStateStore:
 
 @dataclass(frozen=True)
 class Runtime:
-    """One configuration with its balancer, and per enabled provider its interface and client."""
+    """One configuration with its balancer, and per enabled provider its interface and client.
+
+    `scrubber` removes every secret of this runtime (and of the one it replaced, whose
+    requests may still be running) from whatever leaves the service.
+    """
 
     config: Config
     balancer: Balancer
     clients: dict[str, ProviderClient]
     providers: dict[str, Provider]
     store: ProviderStateStore
+    scrubber: SecretScrubber
 
     @classmethod
     def build(cls, config: Config, previous: "Runtime | None" = None,
@@ -69,7 +76,13 @@ class Runtime:
                 providers[provider.name] = build_provider(provider)
         if previous is not None:
             balancer.carry_state_from(previous.balancer)
-        return cls(config, balancer, clients, providers, store)
+        retired = tuple(previous.own_secret_values()) if previous is not None else ()
+        scrubber = SecretScrubber(lambda: (*configured_secrets(config, providers), *retired))
+        return cls(config, balancer, clients, providers, store, scrubber)
+
+    def own_secret_values(self) -> Iterator[str]:
+        """Every secret of this configuration as it is now (not those of the one it replaced)."""
+        return configured_secrets(self.config, self.providers)
 
     def retire(self, successor: "Runtime") -> None:
         """Close the sessions and the store the successor no longer uses (idle connections only)."""
@@ -78,6 +91,26 @@ class Runtime:
                 client.close()
         if successor.store is not self.store:
             self.store.close()  # a request still finishing on it reopens what it needs
+
+
+def configured_secrets(config: Config, providers: dict[str, Provider]) -> Iterator[str]:
+    """Client keys, every provider's own secrets, and the header values of disabled providers."""
+    for client in config.auth.api_keys:
+        yield client.key
+    for provider in providers.values():
+        yield from provider.secret_values()
+    for provider in config.providers:
+        yield from (value for _, value in provider.headers)
+    if config.state.redis_url:
+        yield from redis_url_secrets(config.state.redis_url)
+
+
+def redis_url_secrets(url: str) -> Iterator[str]:
+    """The Redis URL itself and its password, which no log line or answer may carry."""
+    yield url
+    password = urlsplit(url).password
+    if password:
+        yield password
 
 
 class RuntimeHolder:

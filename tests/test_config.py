@@ -59,7 +59,7 @@ def test_minimal_file_loads_with_every_default(tmp_path: Path) -> None:
     only = config.providers[0]
     assert only.enabled and only.disabled_reason is None
     assert (only.models, only.priority, only.weight, only.tool_calls) == ((), 1, 1, "auto")
-    assert only.timeout == Timeout(connect=5.0, read=300.0, idle=60.0)
+    assert only.timeout == Timeout(connect=5.0, read=300.0, idle=60.0, first_byte=60.0, total=600.0)
     assert only.capabilities == Capabilities(None, None, True, True)
     assert (only.max_tool_name_length, only.health_path, only.health_paid_probe) == (64, None, False)
     assert config.auth == AuthConfig(api_keys=())
@@ -71,7 +71,7 @@ def test_minimal_file_loads_with_every_default(tmp_path: Path) -> None:
 def test_every_field_is_read() -> None:
     entry = provider(
         type="openai", base_url="http://127.0.0.1:8000/v1", models={"big": "qwen", "claude-*": "*"},
-        priority=2, weight=3, timeout={"connect": 1, "read": 2.5, "idle": 3},
+        priority=2, weight=3, timeout={"connect": 1, "read": 2.5, "idle": 3, "first_byte": 4, "total": 5},
         headers={"X-Title": "lb", "anthropic-beta": "a,b"}, tool_calls="hermes",
         capabilities={"max_context_tokens": 1000, "max_output_tokens": 100, "images": False,
                       "thinking": False},
@@ -87,7 +87,7 @@ def test_every_field_is_read() -> None:
     assert config.providers[0] == ProviderConfig(
         name="main", type="openai", base_url="http://127.0.0.1:8000/v1", api_key="sk-literal",
         models=(ModelRoute("big", "qwen"), ModelRoute("claude-*", "*")), priority=2, weight=3,
-        timeout=Timeout(1.0, 2.5, 3.0), headers=(("X-Title", "lb"), ("anthropic-beta", "a,b")),
+        timeout=Timeout(1.0, 2.5, 3.0, 4.0, 5.0), headers=(("X-Title", "lb"), ("anthropic-beta", "a,b")),
         tool_calls="hermes", capabilities=Capabilities(1000, 100, False, False),
         max_tool_name_length=40, health_path="/health", health_paid_probe=True)
     assert config.auth.api_keys == (ClientKey("client-1", "k1"), ClientKey("g3", "k2", 600))
@@ -364,8 +364,10 @@ ERROR_CASES = [
      "providers[1].timeout.idle"),
     (["providers", 1, "timeout", "idle"], True, "expected a number, got boolean",
      "providers[1].timeout.idle"),
-    (["providers", 1, "timeout", "total"], 1, "unknown key 'total'; allowed keys: connect, idle, read",
-     "providers[1].timeout.total"),
+    (["providers", 1, "timeout", "totl"], 1,
+     "unknown key 'totl'; allowed keys: connect, first_byte, idle, read, total", "providers[1].timeout.totl"),
+    (["providers", 1, "timeout", "first_byte"], 0, "must be > 0, got 0", "providers[1].timeout.first_byte"),
+    (["providers", 1, "timeout", "total"], "600", "expected a number, got string", "providers[1].timeout.total"),
     (["providers", 0, "headers"], {"x-api-key": "k"}, "cannot be configured",
      'providers[0].headers["x-api-key"]'),
     (["providers", 0, "headers"], {"Authorization": "Bearer k"}, "cannot be configured",

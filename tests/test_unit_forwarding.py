@@ -148,8 +148,7 @@ def test_retryable_statuses_fail_over(two_providers: Any, mock: responses.Reques
     assert two_providers.post("/v1/messages", json=BODY).headers["x-lb-provider"] == "secondary"
 
 
-@pytest.mark.parametrize("status, error_type", [(400, "invalid_request_error"), (401, "authentication_error"),
-                                                (403, "permission_error"), (404, "not_found_error"),
+@pytest.mark.parametrize("status, error_type", [(400, "invalid_request_error"), (404, "not_found_error"),
                                                 (413, "request_too_large")])
 def test_client_errors_come_back_as_they_are_and_are_not_retried(
         two_providers: Any, mock: responses.RequestsMock, status: int, error_type: str) -> None:

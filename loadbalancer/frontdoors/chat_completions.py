@@ -13,8 +13,9 @@ from typing import Iterator, Mapping
 
 import orjson
 
-from loadbalancer.client_request import decode_json_object, parse_messages_request
+from loadbalancer.client_request import decode_json_object, parse_messages_request, reencoding_client_body
 from loadbalancer.errors import InvalidRequest, LoadBalancerError
+from loadbalancer.providers.base import UNREADABLE_ANSWER_ERRORS
 from loadbalancer.request_record import RequestRecord
 from loadbalancer.routing.failover import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, ProxyResult, forward_to_provider
 from loadbalancer.runtime import Runtime
@@ -31,11 +32,12 @@ def forward_chat_completion(runtime: Runtime, raw: bytes, client_headers: Mappin
     """Serve one OpenAI chat completion request from the configured providers."""
     limits = runtime.config.limits
     body = decode_json_object(raw, limits)
-    try:
-        anthropic_body = openai_to_anthropic_request(body)
-    except ValueError as err:
-        raise InvalidRequest(str(err)) from err
-    request = parse_messages_request(orjson.dumps(anthropic_body), limits)
+    with reencoding_client_body():
+        try:
+            anthropic_body = openai_to_anthropic_request(body)
+        except ValueError as err:
+            raise InvalidRequest(str(err)) from err
+        request = parse_messages_request(orjson.dumps(anthropic_body), limits)
     request = dataclasses.replace(request, openai_body=body)
     record.model, record.stream = request.model, request.stream
     result = forward_to_provider(runtime, request, client_headers, record)
@@ -46,8 +48,11 @@ def forward_chat_completion(runtime: Runtime, raw: bytes, client_headers: Mappin
     include_usage = bool((body.get("stream_options") or {}).get("include_usage")) \
         if isinstance(body.get("stream_options"), dict) else False
     if not request.stream:
-        message = orjson.loads(result.body)
-        translated = anthropic_to_openai_response(message, request.model)
+        try:
+            translated = anthropic_to_openai_response(orjson.loads(result.body), request.model)
+        except UNREADABLE_ANSWER_ERRORS as err:
+            raise LoadBalancerError(f"provider {result.provider}'s answer could not be translated into a chat "
+                                    f"completion ({type(err).__name__})", status=502) from err
         return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, orjson.dumps(translated),
                            result.provider, "openai")
     frames = iter([result.body]) if isinstance(result.body, bytes) else result.body
@@ -57,28 +62,41 @@ def forward_chat_completion(runtime: Runtime, raw: bytes, client_headers: Mappin
 
 
 def _openai_chunks(frames: Iterator[bytes], converter: AnthropicToOpenAIStream) -> Iterator[bytes]:
-    """Anthropic SSE bytes in, OpenAI `data:` chunks out, ending with [DONE]."""
+    """Anthropic SSE bytes in, OpenAI `data:` chunks out, ending with [DONE].
+
+    A frame that cannot be translated ends the stream with an error chunk, never a cut.
+    """
     decoder = SSEDecoder()
     try:
-        for data in frames:
-            out = []
-            for frame in decoder.feed(data):
-                if frame.event == "ping":
-                    out.append(b": ping\n\n")  # an SSE comment keeps the connection alive
-                    continue
-                for chunk in converter.feed(frame.json()):
-                    out.append(encode_data(chunk))
-                    if "error" in chunk:
-                        out.append(DONE_FRAME)
-                        yield b"".join(out)
-                        return
-            if out:
-                yield b"".join(out)
-        yield b"".join(encode_data(chunk) for chunk in converter.finish()) + DONE_FRAME
+        try:
+            yield from _translated_chunks(frames, decoder, converter)
+        except UNREADABLE_ANSWER_ERRORS as err:
+            error = openai_error_body(502, "the provider's stream could not be translated into chat "
+                                      f"completion chunks ({type(err).__name__})", "api_error")
+            yield encode_data(error) + DONE_FRAME
     finally:
         close = getattr(frames, "close", None)
         if close is not None:
             close()
+
+
+def _translated_chunks(frames: Iterator[bytes], decoder: SSEDecoder,
+                       converter: AnthropicToOpenAIStream) -> Iterator[bytes]:
+    for data in frames:
+        out = []
+        for frame in decoder.feed(data):
+            if frame.event == "ping":
+                out.append(b": ping\n\n")  # an SSE comment keeps the connection alive
+                continue
+            for chunk in converter.feed(frame.json()):
+                out.append(encode_data(chunk))
+                if "error" in chunk:
+                    out.append(DONE_FRAME)
+                    yield b"".join(out)
+                    return
+        if out:
+            yield b"".join(out)
+    yield b"".join(encode_data(chunk) for chunk in converter.finish()) + DONE_FRAME
 
 
 def _error_result(result: ProxyResult) -> ProxyResult:

@@ -94,7 +94,7 @@ class Metrics:
                              record.client or NO_LABEL).inc()
         for attempt in record.attempts:
             self.attempts.labels(attempt.provider, attempt.outcome).inc()
-            if attempt.outcome not in ("ok", "pending") and not attempt.outcome.endswith("passed through"):
+            if attempt.failed:
                 self.failovers.labels(attempt.provider, attempt.outcome).inc()
         if record.attempts:
             self.latency.labels(provider).observe(record.elapsed_seconds)

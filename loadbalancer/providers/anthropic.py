@@ -13,8 +13,8 @@ import orjson
 
 from loadbalancer.client_request import MessagesRequest
 from loadbalancer.errors import UpstreamBadResponse, UpstreamHTTPError, error_body, error_type_for
-from loadbalancer.providers.base import (MessageAnswer, Provider, UpstreamRequest, int_or_zero,
-                                         paid_probe_body)
+from loadbalancer.providers.base import (MessageAnswer, Provider, UpstreamRequest, decode_answer_object,
+                                         int_or_zero, paid_probe_body)
 from loadbalancer.providers.stream_pipeline import AnthropicStreamPipeline
 from loadbalancer.settings.records import ProviderConfig
 from loadbalancer.toolcalls.rewrite import ToolCallStats, ToolCallStreamRewriter, rewrite_message
@@ -107,20 +107,6 @@ def anthropic_headers(provider: ProviderConfig, client_headers: Mapping[str, str
         headers["x-api-key"] = provider.api_key
     headers.update(provider.headers)
     return headers
-
-
-def decode_answer_object(provider: str, body: bytes) -> dict:
-    """A 2xx body as a JSON object.
-
-    :raises UpstreamBadResponse: it is not JSON, or not an object.
-    """
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise UpstreamBadResponse(provider, "answered 2xx with a body that is not JSON") from err
-    if not isinstance(data, dict):
-        raise UpstreamBadResponse(provider, "answered 2xx with JSON that is not an object")
-    return data
 
 
 def tool_call_rewriter(provider: ProviderConfig, request: MessagesRequest) -> ToolCallStreamRewriter | None:

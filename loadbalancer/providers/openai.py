@@ -13,10 +13,9 @@ import orjson
 
 from loadbalancer.client_request import MessagesRequest
 from loadbalancer.errors import UpstreamBadResponse, UpstreamHTTPError
-from loadbalancer.providers.anthropic import (decode_answer_object, finish_anthropic_message,
-                                              tool_call_rewriter)
-from loadbalancer.providers.base import (MessageAnswer, Provider, UpstreamRequest, int_or_zero,
-                                         paid_probe_body)
+from loadbalancer.providers.anthropic import finish_anthropic_message, tool_call_rewriter
+from loadbalancer.providers.base import (MessageAnswer, Provider, UpstreamRequest, decode_answer_object,
+                                         int_or_zero, paid_probe_body)
 from loadbalancer.providers.stream_pipeline import (OpenAIPassthroughPipeline, OpenAIStreamPipeline,
                                                     StreamPipeline)
 from loadbalancer.toolcalls.rewrite import ToolCallStats

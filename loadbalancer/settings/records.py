@@ -14,6 +14,15 @@ ROUTING_STRATEGIES = ("priority", "weighted", "least_busy", "latency")
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 300.0
 DEFAULT_IDLE_TIMEOUT = 60.0
+# A stream's headers and first event come after the provider queued and prefilled the prompt:
+# a few seconds normally, tens of seconds for a 200k-token prompt on a busy provider, and
+# OpenRouter-style proxies send keep-alive comments meanwhile. 60 s covers those starts with
+# room to spare, yet a provider that accepts the connection and says nothing is left after a
+# minute instead of the 300 s read timeout, when G3 would already have given up.
+DEFAULT_FIRST_BYTE_TIMEOUT = 60.0
+# A non-stream answer arrives whole after the generation: 32k tokens at ~50 tokens/s take
+# ~10 minutes, the longest Anthropic's SDKs allow a non-stream request.
+DEFAULT_TOTAL_TIMEOUT = 600.0
 DEFAULT_MAX_TOOL_NAME_LENGTH = 64  # OpenAI's limit on function names
 # A shortened tool name keeps a readable prefix plus an 8-character hash; less leaves no prefix.
 MIN_TOOL_NAME_LENGTH = 16
@@ -28,8 +37,15 @@ class Timeout:
     """Per-provider timeouts in seconds."""
 
     connect: float = DEFAULT_CONNECT_TIMEOUT  # to open the TCP/TLS connection
-    read: float = DEFAULT_READ_TIMEOUT        # to wait for the response headers / first byte
+    read: float = DEFAULT_READ_TIMEOUT        # the longest any single wait for data may take
     idle: float = DEFAULT_IDLE_TIMEOUT        # allowed between two chunks of a started stream
+    first_byte: float = DEFAULT_FIRST_BYTE_TIMEOUT  # a stream's headers, then its first body byte
+    total: float = DEFAULT_TOTAL_TIMEOUT      # a whole non-stream answer, headers to last byte
+
+    @property
+    def stream_start(self) -> float:
+        """How long a stream may wait for its headers, and then for its first body byte."""
+        return min(self.first_byte, self.read)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,14 @@ class Exchange:
         """Write one chunk of a started stream; the socket is unbuffered, so it leaves at once."""
         self._handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
+    def send_headers(self, status: int, content_type: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Send only the status line and headers; the caller writes the body with write()."""
+        self._send_head(status, content_type, list(headers))
+
+    def write(self, data: bytes) -> None:
+        """Write raw body bytes (no chunk framing)."""
+        self._handler.wfile.write(data)
+
     def end_stream(self) -> None:
         """Write the terminating zero-length chunk."""
         self._handler.wfile.write(b"0\r\n\r\n")
