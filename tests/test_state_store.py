@@ -202,3 +202,14 @@ def test_the_memory_store_forgets_removed_providers() -> None:
     store.record_failure("gone", "x", retry_after=60)
     store.retain(["kept"])
     assert store.snapshot().get("gone").shared.cooldown_until == 0.0
+
+
+def test_the_redis_password_is_scrubbed_like_every_other_secret() -> None:
+    from config import parse_config
+    from loadbalancer.runtime import Runtime
+
+    config = parse_config({"providers": [{"name": "a", "type": "anthropic", "base_url": "http://127.0.0.1:1"}],
+                           "state": {"redis_url": "redis://:hunter2-redis@10.0.0.5:6379/0"}}, "test")
+    runtime = Runtime.build(config)  # the memory store: nothing is contacted
+    assert "hunter2-redis" not in runtime.scrubber.text("AUTH failed for hunter2-redis at 10.0.0.5")
+    assert "hunter2" not in repr(config.state)
