@@ -67,6 +67,7 @@ def parse_config(data: object, source: str, environ: Mapping[str, str] | None = 
 # --- providers -------------------------------------------------------------------------------
 
 PROVIDER_NAME_MAX_BYTES = 64
+MAX_PROVIDERS = 64
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 _STATE_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 TIMEOUT_KEYS = ("connect", "read", "idle", "first_byte", "total")
@@ -82,6 +83,9 @@ def _parse_providers(value: object, where: Location,
     entries = expect_list(value, where)
     if not entries:
         raise where.error("at least one provider is required")
+    if len(entries) > MAX_PROVIDERS:
+        # The embedded state holds a fixed number of provider records (routing/state/embedded.py).
+        raise where.error(f"at most {MAX_PROVIDERS} providers, got {len(entries)}")
     providers: list[ProviderConfig] = []
     for position, entry in enumerate(entries):
         provider = _parse_provider(entry, where.index(position), environ)

@@ -454,6 +454,8 @@ ERROR_CASES = [
     (["state", "prefix"], "lb{x}", "a prefix is 1 to 64 of the characters", "state.prefix"),
     (["state", "prefix"], "", "a prefix is 1 to 64", "state.prefix"),
     (["providers", 0, "name"], "n" * 65, "at most 64 bytes", "providers[0].name"),
+    (["providers"], [{"name": f"p{n}", "type": "anthropic", "base_url": "http://x.test"} for n in range(65)],
+     "at most 64 providers, got 65", "providers"),
 ]
 
 

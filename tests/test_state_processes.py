@@ -165,6 +165,25 @@ def test_redis_down_serves_local_state_logs_once_then_recovers(private_redis, st
     store.close()
 
 
+def test_a_hung_redis_costs_one_timeout_then_nothing_until_it_answers_again(private_redis, state_log) -> None:
+    from loadbalancer.routing.state.redis_link import RETRY_SECONDS, client_factory
+    from loadbalancer.routing.state.redis_store import RedisStore
+
+    store = RedisStore(client_factory(private_redis.url), "hung")
+    store.start()
+    private_redis.pause()
+    shared = store.record_failure("a", "while hung", retry_after=30)  # one 50 ms timeout, then local
+    assert shared.cooldown_reason == "while hung" and store.status().degraded
+    counting = store._scripts["FAILURE"] = CountingScript(store._scripts["FAILURE"])
+    store.record_failure("b", "still hung")
+    assert counting.calls == 0 and state_log.count("unreachable") == 1
+    private_redis.resume()
+    eventually(lambda: not store.is_down, timeout=RETRY_SECONDS * 4)
+    store.record_failure("c", "answered")
+    assert counting.calls == 1
+    store.close()
+
+
 def test_starting_without_redis_works_on_local_state(tmp_path: Path) -> None:
     from loadbalancer.routing.state.redis_link import client_factory
     from loadbalancer.routing.state.redis_store import RedisStore

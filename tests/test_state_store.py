@@ -19,6 +19,7 @@ from loadbalancer.routing.state.memory import MemoryStore
 
 FAST = FailurePolicy(cooldown_seconds=0.05, max_cooldown_seconds=0.1, failure_threshold=2)
 _prefixes = itertools.count()
+CONTRACT_TIMEOUT = 1.0
 
 
 def eventually(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
@@ -42,7 +43,10 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
         else:
             from loadbalancer.routing.state.redis_link import client_factory
             from loadbalancer.routing.state.redis_store import RedisStore
-            store = RedisStore(client_factory(request.getfixturevalue("shared_redis").url), prefix)
+            # These tests are about what is shared, not about timeouts (test_state_processes.py
+            # has those): a slow moment of this busy machine must not make Redis look down.
+            url = request.getfixturevalue("shared_redis").url
+            store = RedisStore(client_factory(url, timeout=CONTRACT_TIMEOUT), prefix)
         store.start()
         stores.append(store)
         return store

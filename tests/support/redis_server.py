@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -60,9 +61,18 @@ class RedisServer:
         except OSError:
             return False
 
+    def pause(self) -> None:
+        """SIGSTOP: connections are accepted by the kernel and never answered (a hung Redis)."""
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after `pause`."""
+        self._process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL: the way a crashed Redis goes."""
         if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)  # a paused process cannot die otherwise
             self._process.kill()
             self._process.wait(5)
             self._process = None
