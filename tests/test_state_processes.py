@@ -124,13 +124,17 @@ class CountingScript:
         return self.script(**kwargs)
 
 
-def test_redis_clients_time_out_after_50_ms_and_never_retry() -> None:
+def test_request_path_calls_time_out_after_50_ms_and_nothing_retries(tmp_path: Path) -> None:
     from loadbalancer.routing.state.redis_link import client_factory
+    from loadbalancer.routing.state.redis_store import RedisStore
 
-    client = client_factory("redis://:secret@127.0.0.1:1/0")()
-    options = client.connection_pool.connection_kwargs
-    assert options["socket_timeout"] == options["socket_connect_timeout"] == 0.05
-    assert client.get_retry().get_retries() == 0
+    store = RedisStore(client_factory("redis://:secret@127.0.0.1:1/0"), "timeouts")
+    store.snapshot()  # opens the clients (nothing listens: it starts degraded)
+    request, background = store.link.client, store.link.background
+    assert [client.connection_pool.connection_kwargs["socket_timeout"] for client in (request, background)] == [0.05, 0.5]
+    assert request.connection_pool.connection_kwargs["socket_connect_timeout"] == 0.05
+    assert request.get_retry().get_retries() == background.get_retry().get_retries() == 0
+    store.close()
 
 
 def test_redis_down_serves_local_state_logs_once_then_recovers(private_redis, state_log) -> None:

@@ -46,7 +46,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
             # These tests are about what is shared, not about timeouts (test_state_processes.py
             # has those): a slow moment of this busy machine must not make Redis look down.
             url = request.getfixturevalue("shared_redis").url
-            store = RedisStore(client_factory(url, timeout=CONTRACT_TIMEOUT), prefix)
+            store = RedisStore(client_factory(url), prefix, request_timeout=CONTRACT_TIMEOUT)
         store.start()
         stores.append(store)
         return store

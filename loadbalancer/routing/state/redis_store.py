@@ -19,14 +19,14 @@ import json
 import threading
 import time
 from dataclasses import replace
-from typing import Callable
 
 import redis
 
 from loadbalancer.routing.state import redis_scripts as scripts
 from loadbalancer.routing.state.records import (FailurePolicy, LoadEntry, ProviderShared, RateDecision,
                                                 StoreStatus)
-from loadbalancer.routing.state.redis_link import RETRY_SECONDS, RedisDown, RedisLink
+from loadbalancer.routing.state.redis_link import (REQUEST_TIMEOUT, RETRY_SECONDS, ClientFactory, RedisDown,
+                                                   RedisLink)
 from loadbalancer.routing.state.store import LOAD_STALE_SECONDS, StoreBase, Update, log
 from loadbalancer.routing.state.transitions import (WindowCounts, after_claim_trial, after_failure,
                                                     after_release_trial, after_success, clip, decide_rate)
@@ -45,14 +45,14 @@ class RedisStore(StoreBase):
 
     maintain_seconds = SUBSCRIBER_TICK_SECONDS
 
-    def __init__(self, factory: Callable[[], redis.Redis], prefix: str, *, where: str = "redis",
-                 **kwargs) -> None:
+    def __init__(self, factory: ClientFactory, prefix: str, *, where: str = "redis",
+                 request_timeout: float = REQUEST_TIMEOUT, **kwargs) -> None:
         super().__init__(**kwargs)
         tag = "{" + prefix + "}"
         self.state_key, self.load_key = f"{tag}:state", f"{tag}:load"
         self.prober_key, self.probes_key, self.channel = f"{tag}:prober", f"{tag}:probes", f"{tag}:changed"
         self._rate_prefix = f"{tag}:rl:"
-        self.link = RedisLink(factory, where)
+        self.link = RedisLink(factory, where, request_timeout=request_timeout)
         self.link.on_recovery = self._on_recovery
         self.link.background_running = lambda: self._thread is not None and self._thread.is_alive()
         self._scripts: dict[str, redis.commands.core.Script] = {}
@@ -67,8 +67,9 @@ class RedisStore(StoreBase):
     # -- connection ------------------------------------------------------------------------
     def _open(self) -> None:
         self._refresh_lock = threading.Lock()  # a fresh one in a forked child
-        client = self.link.open()
-        self._scripts = {name: client.register_script(getattr(scripts, name)) for name in SCRIPT_NAMES}
+        self.link.open()
+        # Registered once; each call names the client (request path or background) it runs on.
+        self._scripts = {name: self.link.client.register_script(getattr(scripts, name)) for name in SCRIPT_NAMES}
         self._remote_version, self._remote = None, {}
         try:
             self.link.call(self.link.sync_clock, background=True)
@@ -97,7 +98,8 @@ class RedisStore(StoreBase):
         return StoreStatus("redis", "every instance", detail=self.link.where)
 
     def _script(self, name: str, keys: list[str], args: list, *, background: bool = False) -> object:
-        return self.link.call(lambda: self._scripts[name](keys=keys, args=args), background=background)
+        return self.link.call(lambda client: self._scripts[name](keys=keys, args=args, client=client),
+                              background=background)
 
     # -- the local copy ---------------------------------------------------------------------
     def _read_version(self) -> object:
@@ -110,14 +112,14 @@ class RedisStore(StoreBase):
             merged[name] = _merge(merged.get(name), state)
         return version, merged
 
-    def _fetch_version(self) -> object:
-        raw = self.link.client.hget(self.state_key, "v")
+    def _fetch_version(self, client: redis.Redis) -> object:
+        raw = client.hget(self.state_key, "v")
         return None if raw is None else int(raw)
 
-    def _refresh(self) -> None:
+    def _refresh(self, client: redis.Redis) -> None:
         """Re-read the whole state hash into the local copy."""
         with self._refresh_lock:
-            raw = self.link.client.hgetall(self.state_key)
+            raw = client.hgetall(self.state_key)
             version = int(raw[b"v"]) if b"v" in raw else None
             states = {key[2:].decode(): self._from_remote(value)
                       for key, value in raw.items() if key.startswith(b"p:")}
@@ -263,7 +265,7 @@ class RedisStore(StoreBase):
         self._ensure_process()
         self._local_probes = payload
         try:
-            self.link.call(lambda: self.link.client.set(self.probes_key, payload, px=PROBES_TTL_MS),
+            self.link.call(lambda client: client.set(self.probes_key, payload, px=PROBES_TTL_MS),
                            background=True)
         except RedisDown:
             pass
@@ -272,7 +274,7 @@ class RedisStore(StoreBase):
         """See `ProviderStateStore.read_probe_results` (while Redis is down: our own last results)."""
         self._ensure_process()
         try:
-            shared = self.link.call(lambda: self.link.client.get(self.probes_key), background=True)
+            shared = self.link.call(lambda client: client.get(self.probes_key), background=True)
         except RedisDown:
             return self._local_probes
         return shared if shared is not None else self._local_probes
@@ -288,7 +290,7 @@ class RedisStore(StoreBase):
 
     def _collect_load(self, now: float) -> dict[str, dict[str, LoadEntry]]:
         try:
-            raw = self.link.call(lambda: self.link.client.hgetall(self.load_key), background=True)
+            raw = self.link.call(lambda client: client.hgetall(self.load_key), background=True)
         except RedisDown:
             return {}
         server_now = now + self.link.offset
@@ -316,11 +318,11 @@ class RedisStore(StoreBase):
             finally:
                 pubsub.close()
 
-    def _subscribe(self) -> redis.client.PubSub:
-        pubsub = self.link.client.pubsub(ignore_subscribe_messages=True)
+    def _subscribe(self, client: redis.Redis) -> redis.client.PubSub:
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(self.channel)
-        self._refresh()  # after subscribing: anything later arrives as a message
-        self.link.sync_clock()
+        self._refresh(client)  # after subscribing: anything later arrives as a message
+        self.link.sync_clock(client)
         return pubsub
 
     def _listen(self, pubsub: redis.client.PubSub) -> None:
@@ -328,9 +330,9 @@ class RedisStore(StoreBase):
         last_check = time.monotonic()
         while not self._stop.is_set():
             try:
-                message = call(lambda: pubsub.get_message(timeout=SUBSCRIBER_TICK_SECONDS), background=True)
+                message = call(lambda _: pubsub.get_message(timeout=SUBSCRIBER_TICK_SECONDS), background=True)
                 if message is not None:
-                    while call(lambda: pubsub.get_message(timeout=0), background=True) is not None:
+                    while call(lambda _: pubsub.get_message(timeout=0), background=True) is not None:
                         pass  # coalesce a burst into one re-read
                     call(self._refresh, background=True)
                     last_check = time.monotonic()
@@ -346,7 +348,7 @@ class RedisStore(StoreBase):
         """Load publishing, the reconnect attempt while down, and expiry of local cooldowns."""
         try:
             if self.is_down:
-                self.link.call(self.link.client.ping, background=True)
+                self.link.call(lambda client: client.ping(), background=True)
             self.maintain()
             self._forget_expired_local()
         except RedisDown:
