@@ -22,6 +22,7 @@ from loadbalancer.ops.config_watch import ConfigWatcher
 from loadbalancer.ops.health_monitor import HealthMonitor
 from loadbalancer.ops.logging_setup import configure_logging, install_secret_filter
 from loadbalancer.ops.metrics import Metrics
+from loadbalancer.ops.model_catalog import ModelCatalog
 from loadbalancer.ops.rate_limit import RateLimiter
 from loadbalancer.request_record import RequestRecord
 from loadbalancer.routing.state import open_store, state_directory
@@ -40,10 +41,11 @@ class LoadBalancerState:
         self.json_logs = json_logs
         self.watcher: ConfigWatcher | None = None
         self.request_observers: list = []
-        # Set by init_operations: Metrics, RateLimiter, HealthMonitor.
+        # Set by init_operations: Metrics, RateLimiter, HealthMonitor, ModelCatalog.
         self.metrics = None
         self.rate_limiter = None
         self.monitor = None
+        self.model_catalog = None
 
     def observe_request(self, record: RequestRecord) -> None:
         """Called once per finished request (metrics hook in here)."""
@@ -106,6 +108,7 @@ def init_operations(state: LoadBalancerState, *, start_monitor: bool = True) -> 
     state.metrics = Metrics()
     state.rate_limiter = RateLimiter(lambda: state.holder.current.store)
     state.monitor = HealthMonitor(state.holder, probe=health.probe_all)
+    state.model_catalog = ModelCatalog(probe=health.probe_listings)
 
     def record_metrics(record: RequestRecord) -> None:
         """Count the request; models no provider serves share one label."""

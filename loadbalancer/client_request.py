@@ -29,6 +29,11 @@ class MessagesRequest:
     wants_thinking: bool
     # Set when the client spoke OpenAI (the front door): OpenAI providers get it as it is.
     openai_body: dict | None = None
+    # Set by a front door that names the conversation itself (Codex's prompt_cache_key).
+    affinity_key: str | None = None
+    # The same request without thinking, for providers that cannot think: thinking the
+    # client only wished for (a Responses reasoning.effort) never rules a provider out.
+    without_thinking: MessagesRequest | None = None
 
 
 # orjson reads 1024 levels of nesting but writes only 254; Python's own recursion stops near 1000.

@@ -9,6 +9,7 @@ the `state` section, so what the fleet knows about each provider is never forgot
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 from dataclasses import dataclass
@@ -113,6 +114,14 @@ def redis_url_secrets(url: str) -> Iterator[str]:
         yield password
 
 
+class ReloadOutcome(enum.Enum):
+    """What a reload did with the file it read."""
+
+    APPLIED = "applied"
+    UNCHANGED = "valid, nothing changed"
+    REJECTED = "unreadable or invalid: the running configuration stays"
+
+
 class RuntimeHolder:
     """Holds the current runtime; swaps it atomically on reload.
 
@@ -135,18 +144,23 @@ class RuntimeHolder:
 
     def reload(self, path: str) -> bool:
         """Re-read `path`; apply it if valid, else keep the old one. True when applied."""
+        return self.try_reload(path) is ReloadOutcome.APPLIED
+
+    def try_reload(self, path: str, *, log_rejection: bool = True) -> ReloadOutcome:
+        """Re-read `path` and apply it if valid and different; say which of the three happened."""
         with self._lock:
             old = self._runtime
             try:
                 config = self._loader(path)
             except ConfigError as err:
-                log.error("config reload rejected, keeping the running configuration: %s", err)
-                return False
+                if log_rejection:
+                    log.error("config reload rejected, keeping the running configuration: %s", err)
+                return ReloadOutcome.REJECTED
             changes = describe_changes(old.config, config)
             if not changes:
-                return False
+                return ReloadOutcome.UNCHANGED
             new = Runtime.build(config, previous=old, open_store=self._open_store)
             self._runtime = new
             log.info("config reloaded from %s: %s", path, "; ".join(changes))
             old.retire(new)
-            return True
+            return ReloadOutcome.APPLIED

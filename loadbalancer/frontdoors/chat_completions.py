@@ -19,7 +19,8 @@ from loadbalancer.providers.base import UNREADABLE_ANSWER_ERRORS
 from loadbalancer.request_record import RequestRecord
 from loadbalancer.routing.failover import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, ProxyResult, forward_to_provider
 from loadbalancer.runtime import Runtime
-from loadbalancer.sse import SSEDecoder, encode_data
+from loadbalancer.frontdoors.answer_events import PING_COMMENT, event_batches, stream_frames
+from loadbalancer.sse import encode_data
 from loadbalancer.translation.chat_to_messages_request import openai_to_anthropic_request
 from loadbalancer.translation.messages_to_chat_answer import (AnthropicToOpenAIStream, anthropic_to_openai_response,
                                                              openai_error_body)
@@ -55,8 +56,7 @@ def forward_chat_completion(runtime: Runtime, raw: bytes, client_headers: Mappin
                                     f"completion ({type(err).__name__})", status=502) from err
         return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, orjson.dumps(translated),
                            result.provider, "openai")
-    frames = iter([result.body]) if isinstance(result.body, bytes) else result.body
-    chunks = _openai_chunks(frames, AnthropicToOpenAIStream(request.model, include_usage))
+    chunks = _openai_chunks(stream_frames(result.body), AnthropicToOpenAIStream(request.model, include_usage))
     return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE, "cache-control": "no-cache"},
                        chunks, result.provider, "openai")
 
@@ -66,29 +66,27 @@ def _openai_chunks(frames: Iterator[bytes], converter: AnthropicToOpenAIStream) 
 
     A frame that cannot be translated ends the stream with an error chunk, never a cut.
     """
-    decoder = SSEDecoder()
+    batches = event_batches(frames)
     try:
         try:
-            yield from _translated_chunks(frames, decoder, converter)
+            yield from _translated_chunks(batches, converter)
         except UNREADABLE_ANSWER_ERRORS as err:
             error = openai_error_body(502, "the provider's stream could not be translated into chat "
                                       f"completion chunks ({type(err).__name__})", "api_error")
             yield encode_data(error) + DONE_FRAME
     finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
+        batches.close()
 
 
-def _translated_chunks(frames: Iterator[bytes], decoder: SSEDecoder,
-                       converter: AnthropicToOpenAIStream) -> Iterator[bytes]:
-    for data in frames:
+def _translated_chunks(batches: Iterator[list[dict | None]], converter: AnthropicToOpenAIStream) -> Iterator[bytes]:
+    """The chunks of each batch of Anthropic events; an error chunk ends the stream."""
+    for batch in batches:
         out = []
-        for frame in decoder.feed(data):
-            if frame.event == "ping":
-                out.append(b": ping\n\n")  # an SSE comment keeps the connection alive
+        for event in batch:
+            if event is None:
+                out.append(PING_COMMENT)
                 continue
-            for chunk in converter.feed(frame.json()):
+            for chunk in converter.feed(event):
                 out.append(encode_data(chunk))
                 if "error" in chunk:
                     out.append(DONE_FRAME)
@@ -112,4 +110,6 @@ def _error_result(result: ProxyResult) -> ProxyResult:
 
 def openai_error_response_body(err: LoadBalancerError) -> dict:
     """The front door's body for one of our own errors."""
+    if err.code is not None:
+        return {"error": {"message": err.message, "type": "invalid_request_error", "param": None, "code": err.code}}
     return openai_error_body(err.status, err.message, err.error_type)

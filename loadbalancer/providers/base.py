@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, ClassVar, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping
 
 import orjson
 
@@ -22,13 +22,14 @@ from loadbalancer.client_request import MessagesRequest
 from loadbalancer.errors import UpstreamBadResponse, UpstreamHTTPError, error_body, error_type_for
 from loadbalancer.sse import FrameTooLarge
 from loadbalancer.settings.records import ProviderConfig
+from loadbalancer.settings.validation import Location
 from loadbalancer.toolcalls.rewrite import ToolCallStats
 
 if TYPE_CHECKING:
     from loadbalancer.providers.stream_pipeline import StreamPipeline
     from loadbalancer.translation.tool_names import ToolNameMap
 
-MAX_MODELS_LISTED = 50
+MAX_MODELS_LISTED = 1000  # what a listing probe keeps: enough for OpenRouter's catalogue
 # A provider answering these refused the load balancer's own credentials, never the client's.
 AUTH_FAILURE_STATUSES = frozenset({401, 403})
 # What decoding or translating an answer of unexpected shape raises (FrameTooLarge is a
@@ -71,9 +72,28 @@ class Provider(ABC):
     type_name: ClassVar[str]                      # the `type` in providers.json
     base_url_suffixes: ClassVar[tuple[str, ...]] = ()  # endpoint suffixes users paste; removed
     counts_tokens: ClassVar[bool] = False         # False: count_tokens is estimated locally
+    option_keys: ClassVar[tuple[str, ...]] = ()   # providers.json keys only this type has
+    # Keys whose ${VAR} coming out empty disables the provider, as an unset one does.
+    credential_keys: ClassVar[tuple[str, ...]] = ("api_key",)
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
+
+    # --- configuration -------------------------------------------------------------------
+
+    @classmethod
+    def parse_options(cls, entry: Mapping[str, Any], where: Location) -> Any:
+        """The type's own keys of one providers.json entry (${VAR} already replaced), checked,
+        as a frozen dataclass kept in `ProviderConfig.options`; None for types without any.
+
+        :raises ConfigError: a key of this type is missing, malformed or contradicts another.
+        """
+        return None
+
+    @classmethod
+    def default_base_url(cls, options: Any) -> str | None:
+        """The endpoint used when `base_url` is left out; None makes `base_url` required."""
+        return None
 
     @property
     def name(self) -> str:
@@ -91,6 +111,10 @@ class Provider(ABC):
                              client_headers: Mapping[str, str]) -> UpstreamRequest:
         """The token-counting request; only types with `counts_tokens` implement it."""
         raise NotImplementedError(f"provider type {self.type_name} has no count_tokens endpoint")
+
+    def count_tokens_answer(self, body: bytes) -> bytes:
+        """A 2xx token-counting answer as Anthropic's `{"input_tokens": N}`."""
+        return body
 
     def answers_in_client_dialect(self, request: MessagesRequest) -> bool:
         """Whether the provider's answer goes to the client as it is (no translation at all)."""
@@ -199,6 +223,16 @@ def reading_answer_of(provider: str) -> Iterator[None]:
     except UNREADABLE_ANSWER_ERRORS as err:
         log.warning("provider %s sent an answer that could not be read", provider, exc_info=True)
         raise UpstreamBadResponse(provider, f"answer could not be read ({type(err).__name__})") from err
+
+
+def first_concrete_model(config: ProviderConfig) -> str | None:
+    """The first provider model name the configuration spells out (for probes); None if only globs."""
+    for route in config.models:
+        if not route.is_glob:
+            return route.resolve(route.pattern)
+        if route.target not in ("", "*"):
+            return route.target
+    return None
 
 
 def paid_probe_body(model: str) -> bytes:

@@ -166,7 +166,7 @@ class ProviderClient:
         return UpstreamHTTPError(
             self.provider.name, f"answered HTTP {status}", status=status, body=body,
             retry_after=parse_retry_after(response.headers.get("retry-after")),
-            content_type=response.headers.get("content-type"))
+            content_type=response.headers.get("content-type"), headers=response.headers)
 
     def read_body(self, answer: UpstreamResponse) -> bytes:
         """The whole (non-stream) body of an answer, by its deadline when it has one; closes it."""

@@ -8,11 +8,14 @@ first content event, so anything that fails before that fails over invisibly.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping
+
+import orjson
 
 from loadbalancer.providers.base import (FailureKind, MessageAnswer, Provider, UpstreamRequest,
                                          decode_answer_object, reading_answer_of)
@@ -20,7 +23,7 @@ from loadbalancer.routing.affinity import affinity_key_for
 from loadbalancer.routing.needs import RequestNeeds
 from loadbalancer.settings.records import ProviderConfig
 from loadbalancer.errors import (AllProvidersFailed, InvalidRequest, NoProviderForModel, UpstreamBadResponse,
-                                 UpstreamError, UpstreamHTTPError)
+                                 UpstreamError, UpstreamHTTPError, error_body)
 from loadbalancer.client_request import MessagesRequest, reencoding_client_body
 from loadbalancer.request_record import RequestRecord
 from loadbalancer.runtime import Runtime
@@ -57,7 +60,11 @@ def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_heade
     if not balancer.serving(request.model):
         raise NoProviderForModel(_no_provider_message(runtime, request.model))
     needs = RequestNeeds.from_body(request.body, len(request.raw))
-    affinity = affinity_key_for(request.body, client_headers) if routing.affinity else None
+    if request.without_thinking is not None:
+        needs = dataclasses.replace(needs, wants_thinking=False)
+    affinity = None
+    if routing.affinity:
+        affinity = request.affinity_key or affinity_key_for(request.body, client_headers)
     deadline = time.monotonic() + routing.deadline
     tried: set[str] = set()
     cannot_count = {name for name, backend in runtime.providers.items() if count_tokens and not backend.counts_tokens}
@@ -119,20 +126,22 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
     """
     balancer = runtime.balancer
     backend = runtime.providers[provider.name]
+    if request.without_thinking is not None and not provider.capabilities.thinking:
+        request = request.without_thinking
     attempt = record.start_attempt(provider.name)
     balancer.begin(provider.name)
     settled = False
     try:
         try:
             result = _send_and_read(runtime, backend, request, client_headers, record, count_tokens)
-        except UpstreamHTTPError as err:
-            kind = backend.classify_error(err)
+        except (UpstreamHTTPError, UpstreamErrorEvent) as err:
+            kind = _blame(backend, err)
             if kind is FailureKind.CLIENT:
                 # The provider worked and says the request is wrong: the client gets that answer.
                 balancer.released(provider.name)
                 settled = True
-                status, body = backend.safe_error_answer(err)
-                attempt.finish(f"{err.status} passed through")
+                status, body = _answer_for_client(backend, err)
+                attempt.finish(f"{status} passed through")
                 return ProxyResult(status, {"content-type": JSON_CONTENT_TYPE}, body, provider.name)
             _record_failure(balancer, attempt, provider, err, kind)
             settled = True
@@ -170,8 +179,26 @@ def _send_and_read(runtime: Runtime, backend: Provider, request: MessagesRequest
     body = client.read_body(answer)
     with reading_answer_of(backend.name):
         if count_tokens:
-            return _count_result(backend.config, body)
+            return _count_result(backend, body)
         return _message_result(backend.config, backend.decode_message(request, body, upstream), record)
+
+
+def _blame(backend: Provider, err: UpstreamHTTPError | UpstreamErrorEvent) -> FailureKind:
+    """Whom a failure before content blames: the provider type decides for error answers."""
+    if isinstance(err, UpstreamHTTPError):
+        return backend.classify_error(err)
+    return FailureKind.PROVIDER if err.retryable else FailureKind.CLIENT
+
+
+def _answer_for_client(backend: Provider, err: UpstreamHTTPError | UpstreamErrorEvent) -> tuple[int, bytes]:
+    """Status and Anthropic-format body of a failure that blames the client's request."""
+    if isinstance(err, UpstreamHTTPError):
+        return backend.safe_error_answer(err)
+    # A stream that failed before any content for a reason that blames the request (a
+    # Bedrock validationException, an invalid_request_error event).
+    body = error_body(str(err.error.get("type") or "invalid_request_error"),
+                      str(err.error.get("message") or err.message))
+    return err.status or 400, orjson.dumps(body)
 
 
 def _record_failure(balancer, attempt, provider: ProviderConfig, err: UpstreamError, kind: FailureKind) -> None:
@@ -187,12 +214,13 @@ def _message_result(provider: ProviderConfig, message: MessageAnswer, record: Re
     return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, message.body, provider.name)
 
 
-def _count_result(provider: ProviderConfig, body: bytes) -> ProxyResult:
-    """A token count, passed on as it came once it is known to be one."""
-    count = decode_answer_object(provider.name, body).get("input_tokens")
+def _count_result(backend: Provider, body: bytes) -> ProxyResult:
+    """A token count in Anthropic's shape, passed on once it is known to be one."""
+    body = backend.count_tokens_answer(body)
+    count = decode_answer_object(backend.name, body).get("input_tokens")
     if isinstance(count, bool) or not isinstance(count, int):
-        raise UpstreamBadResponse(provider.name, "token count answer has no integer input_tokens")
-    return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, body, provider.name)
+        raise UpstreamBadResponse(backend.name, "token count answer has no integer input_tokens")
+    return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, body, backend.name)
 
 
 def _open_stream(runtime: Runtime, backend: Provider, request: MessagesRequest,

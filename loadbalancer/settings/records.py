@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
+from typing import Any
 
 from loadbalancer.settings.validation import is_glob
 
 ROUTING_STRATEGIES = ("priority", "weighted", "least_busy", "latency")
+# Earlier turns' thinking sent back to an OpenAI-compatible backend as `reasoning_content`:
+# "auto" on assistant turns with tool calls (DeepSeek thinking mode and Kimi K2 Thinking answer
+# 400 without it; elsewhere it is ignored), "send" on every assistant turn, "drop" never.
+REASONING_CONTENT_MODES = ("auto", "send", "drop")
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 300.0
 DEFAULT_IDLE_TIMEOUT = 60.0
@@ -91,9 +96,12 @@ class ProviderConfig:
     tool_calls: str = "auto"  # "auto", "off", or a format name
     capabilities: Capabilities = Capabilities()
     max_tool_name_length: int = DEFAULT_MAX_TOOL_NAME_LENGTH
+    reasoning_content: str = "auto"  # one of REASONING_CONTENT_MODES (openai providers)
     health_path: str | None = None  # None: the provider type's default probe
     health_paid_probe: bool = False  # opt in to a 1-token completion as health probe
     disabled_reason: str | None = None
+    # The type's own keys (Provider.parse_options): a frozen dataclass whose secrets have repr=False.
+    options: Any = None
 
     @property
     def enabled(self) -> bool:
