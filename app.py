@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -20,7 +21,7 @@ from flask import Flask
 from config import ConfigError, inspect_config, load_config
 from loadbalancer.ops.build_info import git_revision, python_version
 from loadbalancer.ops.config_watch import ConfigWatcher
-from loadbalancer.ops.health_monitor import HealthMonitor, state_directory
+from loadbalancer.ops.health_monitor import HealthMonitor
 from loadbalancer.ops.logging_setup import configure_logging, install_secret_filter
 from loadbalancer.ops.metrics import Metrics
 from loadbalancer.ops.model_catalog import ModelCatalog
@@ -28,6 +29,7 @@ from loadbalancer.ops.publisher import Publisher
 from loadbalancer.ops.rate_limit import RateLimiter
 from loadbalancer.ops.timeline import Timeline
 from loadbalancer.request_record import RequestRecord
+from loadbalancer.routing.state import open_store, state_directory
 from loadbalancer.runtime import Runtime, RuntimeHolder
 from loadbalancer.settings.env_file import EnvironmentFileError, read_environment_file
 
@@ -86,7 +88,10 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         for provider in config.providers:
             if not provider.enabled:
                 log.warning("provider %s disabled: %s", provider.name, provider.disabled_reason)
-    holder = RuntimeHolder(Runtime.build(config), loader=load_config)
+    # One store per worker process, opened here (after gunicorn forked), kept across reloads.
+    directory = state_directory()
+    opener = functools.partial(open_store, directory=directory)
+    holder = RuntimeHolder(Runtime.build(config, open_store=opener), loader=load_config, open_store=opener)
     install_secret_filter(lambda: holder.current.scrubber)
     state = LoadBalancerState(holder, path)
     app.extensions["loadbalancer"] = state
@@ -97,20 +102,19 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     import routes  # imported here so that importing app.py does no work
     app.register_blueprint(routes.bp)
     # One monitor per worker process; never in tests that opt out.
-    init_operations(state, start_threads=not (test_config or {}).get("DISABLE_HEALTH_MONITOR"))
+    init_operations(state, directory, start_threads=not (test_config or {}).get("DISABLE_HEALTH_MONITOR"))
     return app
 
 
-def init_operations(state: LoadBalancerState, *, start_threads: bool = True) -> None:
-    """Metrics, rate limiter, health monitor, timeline; count every finished request."""
+def init_operations(state: LoadBalancerState, directory: Path, *, start_threads: bool = True) -> None:
+    """Metrics, rate limiter, health monitor, timeline (in `directory`); count every finished request."""
     import health
-    directory = state_directory()
     state.metrics = Metrics()
     state.metrics.set_build(git_revision(Path(__file__).resolve().parent), python_version())
     state.metrics.config_loaded(True, time.time())
     state.holder.reload_listeners.append(lambda success: state.metrics.config_loaded(success, time.time()))
-    state.rate_limiter = RateLimiter(directory / "ratelimit")
-    state.monitor = HealthMonitor(state.holder, directory, probe=health.probe_all)
+    state.rate_limiter = RateLimiter(lambda: state.holder.current.store)
+    state.monitor = HealthMonitor(state.holder, probe=health.probe_all)
     state.model_catalog = ModelCatalog(probe=health.probe_listings)
     state.timeline = Timeline(directory / "timeline")
 
@@ -121,6 +125,7 @@ def init_operations(state: LoadBalancerState, *, start_threads: bool = True) -> 
 
     def publish_provider_states() -> None:
         state.metrics.set_provider_states(state.holder.current.balancer.snapshot())
+        state.metrics.set_shared_state(state.holder.current.store.status())
 
     state.request_observers += [record_metrics, state.timeline.observe]
     state.publisher = Publisher([state.timeline.flush, publish_provider_states])

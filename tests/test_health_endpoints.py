@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from health import ProbeResult
-from loadbalancer.ops.health_monitor import RESULTS_FILE, write_results
+from loadbalancer.ops.health_monitor import HealthMonitor, encode_results
 from support.fake_backend import FakeBackend, closed_port
 from support.lb_process import LoadBalancerProcess, anthropic_provider, providers_config
 from test_health_monitor import Clock, CountingProbe, make_monitor
@@ -29,6 +29,11 @@ def make_client(providers_file: Callable[..., Path], data: Mapping[str, Any]) ->
     app = create_app({"PROVIDERS_FILE": str(providers_file(data)), "DISABLE_CONFIG_WATCH": True,
                       "DISABLE_HEALTH_MONITOR": True})
     return app.test_client()
+
+
+def publish(monitor: HealthMonitor, results: list[ProbeResult]) -> None:
+    """Results as a prober would have published them in the shared state."""
+    monitor._holder.current.store.publish_probe_results(encode_results(results))
 
 
 def basic(password: str) -> dict[str, str]:
@@ -104,7 +109,7 @@ def test_live_probes_run_once_per_interval_whichever_worker_is_asked(tmp_path: P
     assert probe.calls == 1
     assert set(first) == set(second) == {"a", "b"} and second["a"].checked_at == first["a"].checked_at
     stale = time.time() - 11
-    write_results(tmp_path / RESULTS_FILE, [ProbeResult(name, True, True, 1.0, (), None, stale) for name in "ab"])
+    publish(workers[1], [ProbeResult(name, True, True, 1.0, (), None, stale) for name in "ab"])
     workers[1].probe_now()
     assert probe.calls == 2
 
@@ -116,8 +121,7 @@ def test_with_the_monitor_off_live_probes_still_wait_30_seconds(tmp_path: Path) 
     for _ in range(3):
         monitor.probe_now()
     assert probe.calls == 1
-    write_results(tmp_path / RESULTS_FILE, [ProbeResult(name, True, True, 1.0, (), None, time.time() - 31)
-                                            for name in "ab"])
+    publish(monitor, [ProbeResult(name, True, True, 1.0, (), None, time.time() - 31) for name in "ab"])
     monitor.probe_now()
     assert probe.calls == 2
 
@@ -139,8 +143,7 @@ def test_a_secret_a_provider_echoed_never_reaches_the_status_page(providers_file
     key = 'sk-echo&<"secret">0123456789'  # HTML would write it as sk-echo&amp;&lt;&#34;...
     client = make_client(providers_file, providers_config(anthropic_provider("p", "http://127.0.0.1:1", api_key=key)))
     monitor = client.application.extensions["loadbalancer"].monitor
-    write_results(monitor.results_path, [ProbeResult("p", True, None, 3.0, (), f"HTTP 500: bad key {key}",
-                                                     time.time())])
+    publish(monitor, [ProbeResult("p", True, None, 3.0, (), f"HTTP 500: bad key {key}", time.time())])
     monitor.load_results()
     page = client.get("/", headers={"accept": "text/html"}).get_data(as_text=True)
     data = client.get("/status.json").get_data(as_text=True)

@@ -1,29 +1,29 @@
-"""One background prober for the whole service, however many workers gunicorn runs.
+"""One background prober for the whole service, however many workers and instances run.
 
-Every worker runs a `HealthMonitor` thread (a greenlet under gevent). They compete for a
-non-blocking `flock` on `<state dir>/health.lock`; the holder probes every provider each
-`health.interval` seconds and writes the results atomically to `<state dir>/health.json`.
-Every worker (the holder included) reads that file when it changes, feeds the results to
-its balancer, and answers `/health` from them. When the holder dies the kernel drops its
-lock and another worker takes over on its next tick. Interval 0 disables the monitor.
+Every worker runs a `HealthMonitor` thread (a greenlet under gevent). Each tick it tries to
+take or renew the prober role in the shared state store (a lease: the embedded store shares
+it between the workers of one instance, the Redis store between every instance); the holder
+probes every provider each `health.interval` seconds and publishes the results through the
+store. Every worker (the holder included) reads them when they change, feeds them to its
+balancer, and answers `/health` from them. When the holder dies its lease lapses and another
+worker takes over within PROBER_LEASE_SECONDS; a stopping holder gives the role up at once.
+Interval 0 disables the monitor.
 
-Live probes (`/health?probe=1`) go through the same file under `probe.lock`: whoever asks, in
-whichever worker, a provider is probed at most once per interval (30 s when the monitor is
-off), so the endpoint cannot be used to spend provider credit on paid probes.
+Live probes (`/health?probe=1`) go through the same role and results: whoever asks, in
+whichever worker or instance, the providers are probed at most once per interval (30 s with the
+monitor off), so the endpoint cannot be used to spend provider credit on paid probes.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
-import tempfile
+import secrets
+import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import orjson
 
@@ -31,14 +31,12 @@ from loadbalancer.runtime import Runtime, RuntimeHolder
 
 log = logging.getLogger("loadbalancer.health")
 
-STATE_DIR_ENV = "LB_STATE_DIR"
-LOCK_FILE = "health.lock"
-RESULTS_FILE = "health.json"
-PROBE_LOCK_FILE = "probe.lock"
 MAX_TICK_SECONDS = 1.0  # how soon a worker notices new results or a dead prober
 LIVE_PROBE_INTERVAL_WITHOUT_MONITOR = 30.0  # the default health.interval
-LOCK_POLL_SECONDS = 0.05  # flock is not cooperative under gevent: poll a non-blocking one
-LOCK_WAIT_SLACK = 1.0  # beyond the probe timeout, how long a live probe waits for another
+LIVE_PROBE_POLL_SECONDS = 0.05  # a live probe that found another one running waits for its results
+LIVE_PROBE_WAIT_SLACK = 1.0  # beyond health.timeout
+# The role outlives a few missed ticks and one whole probe round (bounded by health.timeout).
+PROBER_LEASE_TICKS = 3
 
 
 @dataclass(frozen=True)
@@ -59,37 +57,23 @@ class ProbeResult:
         return self.reachable and self.auth_ok is True and self.error is None
 
 
-def state_directory() -> Path:
-    """The directory workers share: $LB_STATE_DIR (gunicorn.conf.py sets it), else a fresh one."""
-    configured = os.environ.get(STATE_DIR_ENV)
-    if not configured:
-        # Outside gunicorn there is one process: a private directory keeps apps apart.
-        return Path(tempfile.mkdtemp(prefix="anthropic-lb-"))
-    path = Path(configured)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def encode_results(results: list[ProbeResult]) -> bytes:
+    """Probe results as the bytes the prober publishes."""
+    return orjson.dumps({"written_at": time.time(), "pid": os.getpid(),
+                         "results": [asdict(result) for result in results]})
 
 
-def write_results(path: Path, results: list[ProbeResult]) -> None:
-    """Write probe results so that a reader never sees half a file."""
-    payload = {"written_at": time.time(), "pid": os.getpid(),
-               "results": [asdict(result) for result in results]}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(orjson.dumps(payload))
-    os.replace(temporary, path)
-
-
-def read_results(path: Path) -> dict[str, ProbeResult]:
-    """The last results by provider name; empty when there are none (yet) or the file is bad."""
-    try:
-        payload = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
+def decode_results(payload: bytes | None) -> dict[str, ProbeResult]:
+    """The results by provider name; empty when there are none (yet) or the payload is bad."""
+    if not payload:
         return {}
+    try:
+        decoded = orjson.loads(payload)
     except orjson.JSONDecodeError:
-        log.warning("ignoring unreadable health results in %s", path)
+        log.warning("ignoring unreadable health results")
         return {}
     results = {}
-    for item in payload.get("results", []) if isinstance(payload, dict) else []:
+    for item in decoded.get("results", []) if isinstance(decoded, dict) else []:
         try:
             result = ProbeResult(**{**item, "models": tuple(item.get("models") or ())})
         except TypeError:
@@ -99,28 +83,26 @@ def read_results(path: Path) -> dict[str, ProbeResult]:
 
 
 class HealthMonitor:
-    """Probes (when it holds the lock) and shares probe results between workers."""
+    """Probes (while it holds the prober role) and shares probe results between workers."""
 
-    def __init__(self, holder: RuntimeHolder, directory: Path,
-                 probe: Callable[[Runtime], list[ProbeResult]],
+    def __init__(self, holder: RuntimeHolder, probe: Callable[[Runtime], list[ProbeResult]],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._holder = holder
-        self._lock_path = directory / LOCK_FILE
-        self._results_path = directory / RESULTS_FILE
-        self._probe_lock_path = directory / PROBE_LOCK_FILE
         self._probe = probe
         self._clock = clock
-        self._lock_file: int | None = None
+        self._owner = ""
+        self._owner_pid = -1
+        self._is_prober = False
         self._last_probe: float | None = None
-        self._seen_mtime: int | None = None
+        self._seen: bytes | None = None
         self._results: dict[str, ProbeResult] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
     def is_prober(self) -> bool:
-        """Whether this worker holds the lock and does the probing."""
-        return self._lock_file is not None
+        """Whether this worker held the prober role at its last tick."""
+        return self._is_prober
 
     @property
     def interval(self) -> float:
@@ -139,24 +121,41 @@ class HealthMonitor:
 
     @property
     def live_probe_interval(self) -> float:
-        """The shortest time between two probes of a provider that `probe_now` allows."""
+        """The shortest time between two probes of the providers that `probe_now` allows."""
         return self.interval if self.interval > 0 else LIVE_PROBE_INTERVAL_WITHOUT_MONITOR
 
     def probe_now(self) -> dict[str, ProbeResult]:
-        """Results no older than one interval: probes now only when the last ones are older."""
+        """Results no older than one interval: probes now only when the last ones are older.
+
+        The probing is done under the prober role, so one worker of the fleet probes; a worker
+        that cannot take the role (another is probing) waits for that one's results.
+        """
         runtime = self._holder.current
-        wait = runtime.config.health.timeout + LOCK_WAIT_SLACK
-        with _exclusive_lock(self._probe_lock_path, wait) as locked:
-            if locked and self._live_probe_is_due(runtime, read_results(self._results_path)):
-                write_results(self._results_path, self._probe(runtime))
+        deadline = time.monotonic() + runtime.config.health.timeout + LIVE_PROBE_WAIT_SLACK
+        while self._live_probe_is_due(runtime) and time.monotonic() < deadline:
+            if runtime.store.claim_prober(self.owner, self._lease_seconds()):
+                try:
+                    if self._live_probe_is_due(runtime):  # another may have probed meanwhile
+                        self._last_probe = self._clock()
+                        runtime.store.publish_probe_results(encode_results(self._probe(runtime)))
+                finally:
+                    if not self._is_prober:
+                        runtime.store.release_prober(self.owner)  # borrowed for this probe only
+                break
+            time.sleep(LIVE_PROBE_POLL_SECONDS)  # gevent-friendly
         self.load_results()
         return self.results()
 
-    def _live_probe_is_due(self, runtime: Runtime, known: dict[str, ProbeResult]) -> bool:
+    def _live_probe_is_due(self, runtime: Runtime) -> bool:
         """Whether some enabled provider has no result younger than the live probe interval."""
+        known = decode_results(runtime.store.read_probe_results())
         now = time.time()
         return any(name not in known or now - known[name].checked_at >= self.live_probe_interval
                    for name in runtime.clients)
+
+    def _lease_seconds(self) -> float:
+        # The role outlives a few missed ticks and one whole probe round (bounded by health.timeout).
+        return PROBER_LEASE_TICKS * MAX_TICK_SECONDS + self._holder.current.config.health.timeout
 
     def start(self) -> None:
         """Run `tick` in a daemon thread until `stop`."""
@@ -164,24 +163,38 @@ class HealthMonitor:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread and give up the lock."""
+        """Stop the thread and give the prober role up, so another worker takes it at once."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self._release_lock()
+        self._give_up_role()
 
     def tick(self) -> None:
-        """One step: take the lock if free, probe when due, pick up new results."""
+        """One step: take or renew the prober role, probe when due, pick up new results."""
         if self.interval <= 0:
+            self._give_up_role()
             return
-        if not self.is_prober:
-            self._try_lock()
-        if self.is_prober and self._probe_is_due():
+        store = self._holder.current.store
+        was_prober, self._is_prober = self._is_prober, store.claim_prober(self.owner, self._lease_seconds())
+        if self._is_prober and not was_prober:
+            log.info("health monitor: this worker (pid %d) probes the providers", os.getpid())
+        if self._is_prober and self._probe_is_due():
             self._last_probe = self._clock()
-            results = self._probe(self._holder.current)
-            with _exclusive_lock(self._probe_lock_path, LOCK_WAIT_SLACK + self._holder.current.config.health.timeout):
-                write_results(self._results_path, results)
+            store.publish_probe_results(encode_results(self._probe(self._holder.current)))
         self.load_results()
+
+    @property
+    def owner(self) -> str:
+        """This process's name for the prober role (new after a fork)."""
+        if self._owner_pid != os.getpid():
+            self._owner_pid = os.getpid()
+            self._owner = f"{socket.gethostname()[:24]}:{self._owner_pid}:{secrets.token_hex(3)}"
+        return self._owner
+
+    def _give_up_role(self) -> None:
+        if self._is_prober:
+            self._holder.current.store.release_prober(self.owner)
+            self._is_prober = False
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -196,56 +209,13 @@ class HealthMonitor:
     def _probe_is_due(self) -> bool:
         return self._last_probe is None or self._clock() - self._last_probe >= self.interval
 
-    def _try_lock(self) -> None:
-        descriptor = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(descriptor)
-            return
-        self._lock_file = descriptor
-        log.info("health monitor: this worker (pid %d) probes the providers", os.getpid())
-
-    def _release_lock(self) -> None:
-        if self._lock_file is not None:
-            os.close(self._lock_file)  # closing the descriptor drops the flock
-            self._lock_file = None
-
-    @property
-    def results_path(self) -> Path:
-        """The file the prober writes and every worker reads."""
-        return self._results_path
-
     def load_results(self) -> None:
-        """Pick up results the prober wrote since the last look and feed them to the balancer."""
-        try:
-            mtime = self._results_path.stat().st_mtime_ns
-        except FileNotFoundError:
+        """Pick up results the prober published since the last look and feed them to the balancer."""
+        payload = self._holder.current.store.read_probe_results()
+        if payload is None or payload == self._seen:
             return
-        if mtime == self._seen_mtime:
-            return
-        self._seen_mtime = mtime
-        self._results = read_results(self._results_path)
+        self._seen = payload
+        self._results = decode_results(payload)
         balancer = self._holder.current.balancer
         for result in self._results.values():
             balancer.probe_result(result.name, result.usable, result.latency_ms, result.error)
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path, wait_seconds: float) -> Iterator[bool]:
-    """Hold an exclusive flock on `path`; yields False when it stayed taken for `wait_seconds`."""
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    deadline = time.monotonic() + wait_seconds
-    locked = False
-    try:
-        while not locked:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                locked = True
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    break
-                time.sleep(LOCK_POLL_SECONDS)  # a gevent-friendly wait
-        yield locked
-    finally:
-        os.close(descriptor)  # closing drops the lock

@@ -18,6 +18,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
 
 from loadbalancer.ops.metrics_files import LockedMultiProcessCollector
 from loadbalancer.routing.balancer import ProviderSnapshot
+from loadbalancer.routing.state import StoreStatus
 from loadbalancer.request_record import RequestRecord
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -88,6 +89,10 @@ class Metrics:
         latest = {"registry": registry, "multiprocess_mode": "livemostrecent"}
         self.provider_up = Gauge("loadbalancer_provider_up", "1 when the provider takes traffic.",
                                  ["provider"], **latest)
+        self.shared_state_up = Gauge("loadbalancer_shared_state_up",
+                                     "1 when the shared provider state (state directory or Redis) is "
+                                     "reachable, 0 while this instance serves on local state.",
+                                     ["backend"], **latest)
         self.provider_state = Gauge("loadbalancer_provider_state",
                                     "1 for the provider's current state, 0 for the others.",
                                     ["provider", "state"], **latest)
@@ -160,6 +165,10 @@ class Metrics:
     def set_build(self, revision: str, python: str) -> None:
         """Name the running build in `loadbalancer_build_info`."""
         self.build_info.labels(revision, python).set(1)
+
+    def set_shared_state(self, status: StoreStatus) -> None:
+        """Publish whether the shared state backend is reachable."""
+        self.shared_state_up.labels(status.backend).set(0 if status.degraded else 1)
 
     def collecting_registry(self) -> CollectorRegistry:
         """The registry to read: every worker's samples merged, or this process's own."""
