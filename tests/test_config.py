@@ -446,7 +446,8 @@ ERROR_CASES = [
     (["health", "timeout"], float("nan"), "finite", "health.timeout"),
     # state
     (["state"], "redis://h", "expected an object, got string", "state"),
-    (["state", "redis"], "redis://h", "unknown key 'redis'; allowed keys: prefix, redis_url", "state.redis"),
+    (["state", "redis"], "redis://h", "unknown key 'redis'; did you mean 'redis_url'? allowed keys: prefix, redis_url",
+     "state.redis"),
     (["state", "redis_url"], "http://h:6379", "a Redis URL starts with redis://, rediss://, unix://",
      "state.redis_url"),
     (["state", "redis_url"], "redis://:pw@h:70000/0", "invalid port", "state.redis_url"),

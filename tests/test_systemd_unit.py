@@ -96,6 +96,6 @@ def test_the_service_uses_the_units_state_and_runtime_directories(
     state_dir = state / "anthropic-loadbalancer"
     while time.monotonic() < deadline and not list((state_dir / "timeline").glob("*.json")):
         time.sleep(0.2)
-    assert (state_dir / "health.json").exists() and list((state_dir / "timeline").glob("*.json"))
+    assert list((state_dir / "provider-state").iterdir()) and list((state_dir / "timeline").glob("*.json"))
     assert list((runtime / "anthropic-loadbalancer" / "prometheus").glob("*.db"))
     assert not (state_dir / "prometheus").exists()
