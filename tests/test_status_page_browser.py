@@ -80,8 +80,8 @@ def test_status_page_shows_charts_cooldowns_probes_and_recent_requests(
         routing={"cooldown": 60, "max_cooldown": 120},
         auth={"api_keys": [{"name": "g3", "key": CLIENT_KEY}], "ops_keys": [{"name": "ops", "key": OPS_KEY}]})
     config["health"] = {"interval": 1, "timeout": 1}
-    # One worker: provider states are still each worker's own (the timeline is shared: test_ops_integration).
-    service = lb(config, workers=1)
+    # Two workers: provider states and the timeline are shared, so whichever draws the page shows all.
+    service = lb(config, workers=2)
     assert requests.get(f"{service.url}/", headers={"accept": "text/html"}, timeout=5).status_code == 401
     assert requests.get(f"{service.url}/", headers={"accept": "*/*"}).headers["content-type"].startswith(
         "application/json")
@@ -97,7 +97,7 @@ def test_status_page_shows_charts_cooldowns_probes_and_recent_requests(
                                viewport={"width": 1400, "height": 1000}).new_page()
     page.goto(f"{service.url}/?refresh=1")
     assert page.title() == "anthropic-loadbalancer status"
-    # The worker publishes its latest requests every 2 s.
+    # Each worker publishes its latest requests every 2 s.
     page.wait_for_function("() => document.querySelectorAll('#recent tbody tr[data-request-id]').length >= 6",
                            timeout=WAIT_MS)
     page.wait_for_function(
