@@ -7,63 +7,12 @@ a detector that needs more text holds the rest back until it can decide.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from loadbalancer.toolcalls.arguments import ToolIndex, build_tool_index, resolve_arguments
-from loadbalancer.toolcalls.xml_detectors import (
-    detect_dsml,
-    detect_function_tag,
-    detect_invoke_block,
-    detect_tool_call_tag,
-    detect_tool_name_tag,
-    detect_tool_use_block,
-)
-from loadbalancer.toolcalls.json_detectors import (
-    detect_bare_json,
-    detect_deepseek,
-    detect_fenced_json,
-    detect_gemma,
-    detect_glaive,
-    detect_harmony,
-    detect_kimi,
-    detect_mistral,
-    detect_prefixed_json,
-    detect_pythonic,
-    detect_tool_calls_array,
-)
+from loadbalancer.toolcalls.detectors import DETECTORS_BY_CHAR, FORMATS, Detector
 from loadbalancer.toolcalls.scan import NEED_MORE, Detection, DetectorResult, ScanContext, match_literal
-
-Detector = Callable[[str, int, ScanContext], DetectorResult]
-
-# Most specific markers first; each entry: the detector and the formats it can report.
-_DETECTORS_BY_CHAR: dict[str, tuple[tuple[Detector, frozenset[str]], ...]] = {
-    "<": (
-        (detect_dsml, frozenset({"deepseek_dsml"})),
-        (detect_deepseek, frozenset({"deepseek_v3", "deepseek_v31"})),
-        (detect_kimi, frozenset({"kimi"})),
-        (detect_harmony, frozenset({"harmony"})),
-        (detect_gemma, frozenset({"gemma"})),
-        (detect_prefixed_json, frozenset({"granite", "internlm", "llama_json"})),
-        (detect_pythonic, frozenset({"pythonic"})),
-        (detect_tool_call_tag, frozenset({"hermes", "qwen3_coder", "glm"})),
-        (detect_invoke_block, frozenset({"minimax", "anthropic_invoke", "anthropic_legacy"})),
-        (detect_tool_calls_array, frozenset({"tool_calls_array"})),
-        (detect_tool_use_block, frozenset({"tool_use_block"})),
-        (detect_glaive, frozenset({"glaive"})),
-        (detect_function_tag, frozenset({"function_json", "qwen3_coder"})),
-        (detect_tool_name_tag, frozenset({"tool_name_tags"})),
-    ),
-    "[": (
-        (detect_mistral, frozenset({"mistral", "mistral_legacy"})),
-        (detect_pythonic, frozenset({"pythonic"})),
-        (detect_bare_json, frozenset({"json", "g3_json", "llama_json"})),
-    ),
-    "{": ((detect_bare_json, frozenset({"json", "g3_json", "llama_json"})),),
-    "`": ((detect_fenced_json, frozenset({"json"})),),
-    "f": ((detect_prefixed_json, frozenset({"granite"})),),
-}
-FORMATS = frozenset().union(*(labels for table in _DETECTORS_BY_CHAR.values() for _, labels in table))
 
 _TRIGGER = re.compile(r"[<\[{`]|functools")
 _MARKER_CHARS = re.compile(r"[<\[{`f]")
@@ -100,11 +49,11 @@ Segment = TextSegment | ToolCall
 def _select_detectors(mode: str) -> dict[str, tuple[tuple[Detector, frozenset[str]], ...]]:
     """The detector table for a mode: every format, or only the detectors that can report one."""
     if mode == "auto":
-        return _DETECTORS_BY_CHAR
+        return DETECTORS_BY_CHAR
     if mode not in FORMATS:
         raise ValueError(f"unknown tool-call format {mode!r}; expected auto, off or one of {sorted(FORMATS)}")
     return {char: tuple(entry for entry in table if mode in entry[1])
-            for char, table in _DETECTORS_BY_CHAR.items()}
+            for char, table in DETECTORS_BY_CHAR.items()}
 
 
 class StreamingToolCallParser:

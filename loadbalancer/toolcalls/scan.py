@@ -1,11 +1,15 @@
 """Shared pieces of the text tool-call detectors: results, opener and closer matching, bracket scanning."""
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loadbalancer.toolcalls.arguments import ToolIndex
+from loadbalancer.toolcalls.arguments import ToolIndex, decode_arguments, decode_structure, split_call_object
+
+MAX_CALL_CHARS = 1_000_000       # a marker-delimited call may be large (write_file content)
+MAX_WEAK_CALL_CHARS = 64_000     # formats without special markers give up sooner, so prose is not held
 
 
 class NeedMore:
@@ -176,3 +180,40 @@ _WHITESPACE = re.compile(r"\s*")
 def skip_space(text: str, position: int) -> int:
     """The first position at or after `position` that is not whitespace."""
     return _WHITESPACE.match(text, position).end()
+
+
+def json_value_after(text: str, position: int, context: ScanContext, cap: int = MAX_CALL_CHARS) -> tuple[int, int] | DetectorResult:
+    """(start, end) of the JSON value after optional whitespace; None when none starts there."""
+    position = skip_space(text, position)
+    if position >= len(text):
+        return None if context.final else NEED_MORE
+    if text[position] not in "{[":
+        return None
+    end = bracket_value_end(text, position, context, cap)
+    return (position, end) if isinstance(end, int) else end
+
+
+def json_calls(text: str) -> tuple[RawCall, ...]:
+    """Calls from a JSON object or array of call objects; () when any item is not a call."""
+    if text.lstrip().startswith("["):
+        decoded = decode_structure(text, list)
+        items = [item for item in decoded or () if isinstance(item, dict)]
+        repaired = decoded is not None and _needs_repair(text)
+    else:
+        value, repaired = decode_arguments(text)
+        items = [value] if value is not None else []
+    calls = []
+    for item in items:
+        split = split_call_object(item)
+        if split is None:
+            return ()
+        calls.append(RawCall(split[0], split[1], repaired=repaired))
+    return tuple(calls)
+
+
+def _needs_repair(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return True
+    return False
