@@ -1,4 +1,10 @@
-"""Shared pieces of the text tool-call detectors: results, opener and closer matching, bracket scanning."""
+"""Shared pieces of the text tool-call detectors: results, opener and closer matching, bracket scanning.
+
+A detector looks at one position of the text and answers a Detection (a block of calls), a Markup
+(protocol framing to drop, or the opening of a reasoning section), None (not its format) or
+NEED_MORE (the text so far could still become one). An answer other than NEED_MORE never changes
+when more text arrives, which is what makes the streaming parser equal the complete one.
+"""
 from __future__ import annotations
 
 import json
@@ -30,6 +36,7 @@ class RawCall:
     arguments: object
     string_values: bool = False
     repaired: bool = False      # the text around the arguments already needed repair
+    span: tuple[int, int] | None = None   # where this call is written, when a block holds several
 
 
 @dataclass(frozen=True)
@@ -42,22 +49,35 @@ class Detection:
 
 
 @dataclass(frozen=True)
+class Markup:
+    """Protocol markup that is not a call: framing to drop, or where a reasoning section opens."""
+
+    end: int
+    reasoning_closers: tuple[str, ...] = ()   # non-empty: reasoning runs until the first of these
+    opens_wrapper: str | None = None          # e.g. "answer": its closing tag is framing too
+    closes_wrapper: str | None = None
+    new_turn: bool = False                    # what follows starts afresh (after a reasoning closer)
+
+
+@dataclass(frozen=True)
 class ScanContext:
     """What a detector may know besides the text: the tools, whether the text is complete, where it stands."""
 
     tools: ToolIndex
     final: bool
     line_start: bool
-    in_fence: bool
+    turn_start: bool = False                  # nothing but whitespace since the start or the last reasoning
+    wrappers: frozenset[str] = frozenset()    # wrapper tags opened and not yet closed
 
 
-DetectorResult = Detection | NeedMore | None
+DetectorResult = Detection | Markup | NeedMore | None
 
 _JSON_TOKEN = re.compile(r'[{}\[\]"]')
 _JSON_STRING_END = re.compile(r'["\\]')
 _PYTHON_TOKEN = re.compile(r"""[{}\[\]()"']""")
 _PYTHON_STRING_END = re.compile(r"['\\]")
 _OPENING = {"{": "}", "[": "]", "(": ")"}
+_WHITESPACE = re.compile(r"\s*")
 
 
 def match_literal(text: str, start: int, literals: Sequence[str], final: bool) -> int | NeedMore | None:
@@ -78,6 +98,28 @@ def find_closer(text: str, position: int, closer: re.Pattern, final: bool) -> tu
     if found:
         return found.start(), found.end()
     return (len(text), len(text)) if final else NEED_MORE
+
+
+def delimited(text: str, start: int, context: ScanContext, openers: Sequence[str],
+              closer: re.Pattern) -> tuple[int, int, int] | NeedMore | None:
+    """(body start, body end, block end) of a block opened by one of the literals and ended by closer."""
+    body_start = match_literal(text, start, openers, context.final)
+    if not isinstance(body_start, int):
+        return body_start
+    found = find_closer(text, body_start, closer, context.final)
+    if not isinstance(found, tuple):
+        return found
+    return body_start, found[0], found[1]
+
+
+def first_delimited(text: str, start: int, context: ScanContext,
+                    closers: dict[str, re.Pattern]) -> tuple[str, tuple[int, int, int]] | NeedMore | None:
+    """(opener, (body start, body end, block end)) of the first opener of the table written at start."""
+    for opener, closer in closers.items():
+        block = delimited(text, start, context, (opener,), closer)
+        if block is not None:
+            return block if block is NEED_MORE else (opener, block)
+    return None
 
 
 def scan_brackets(text: str, start: int, python: bool = False) -> int | None:
@@ -126,13 +168,42 @@ def bracket_value_end(text: str, start: int, context: ScanContext, cap: int, pyt
     return None
 
 
+def array_items(text: str, start: int, end: int, python: bool = False) -> list[tuple[int, int]]:
+    """(start, end) of each top-level item of the array text[start:end]; [] when it cannot be split."""
+    items, position = [], skip_space(text, start + 1)
+    while position < end and text[position] != "]":
+        if text[position] in "{[(":
+            item_end = scan_brackets(text, position, python)
+        else:
+            stop = re.compile(r"[,\]]").search(text, position, end)
+            item_end = stop.start() if stop else None
+        if item_end is None or item_end > end:
+            return []
+        items.append((position, item_end))
+        position = skip_space(text, item_end)
+        if text.startswith(",", position):
+            position = skip_space(text, position + 1)
+    return items
+
+
 def split_tagged_values(body: str, opener: re.Pattern, closer: str, known: frozenset[str] | None) -> dict[str, str]:
     """Values of tags such as <parameter=NAME>…</parameter>, robust to the closing tag inside a value.
 
-    A value runs to the next opener of a known property and loses its last closing tag (closer may
-    name the property as {name}), so a literal closing tag inside the value survives.
+    A value runs to the next opener and loses its last closing tag (closer may name the property as
+    {name}), so a literal closing tag inside the value survives. An opener of a name the schema does
+    not declare counts only where a value was just closed, so it is kept as an argument of its own
+    but a value that merely quotes such a tag is not cut.
     """
-    openers = [found for found in opener.finditer(body) if known is None or found.group(1) in known]
+    openers = []
+    for found in opener.finditer(body):
+        name = found.group(1)
+        if known is None or name in known:
+            openers.append(found)
+            continue
+        before = body[:found.start()].rstrip()
+        previous = openers[-1] if openers else None
+        if not before or previous is not None and before.endswith(closer.format(name=previous.group(1))):
+            openers.append(found)
     values: dict[str, str] = {}
     for index, found in enumerate(openers):
         value_end = openers[index + 1].start() if index + 1 < len(openers) else len(body)
@@ -163,18 +234,13 @@ def known_properties(context: ScanContext, tool_name: str) -> frozenset[str] | N
 
 def optional_trailer(text: str, end: int, trailers: Sequence[str], final: bool) -> int | NeedMore:
     """End after an optional closing marker (after whitespace); NEED_MORE while one may still be arriving."""
-    position = end
-    while position < len(text) and text[position].isspace():
-        position += 1
+    position = skip_space(text, end)
     for trailer in trailers:
         if text.startswith(trailer, position):
             return position + len(trailer)
     if not final and any(trailer.startswith(text[position:position + len(trailer)]) for trailer in trailers):
         return NEED_MORE
     return end
-
-
-_WHITESPACE = re.compile(r"\s*")
 
 
 def skip_space(text: str, position: int) -> int:
@@ -193,22 +259,90 @@ def json_value_after(text: str, position: int, context: ScanContext, cap: int = 
     return (position, end) if isinstance(end, int) else end
 
 
-def json_calls(text: str) -> tuple[RawCall, ...]:
-    """Calls from a JSON object or array of call objects; () when any item is not a call."""
-    if text.lstrip().startswith("["):
+def json_calls(text: str, offset: int = 0) -> tuple[RawCall, ...]:
+    """Calls from a JSON object or array of call objects (text starts at offset of the whole text).
+
+    An array item that is not a call object comes back as a call without a name, so the parser
+    keeps it as text while the good items become calls; () when nothing here is a call at all.
+    """
+    stripped = text.lstrip()
+    if stripped.startswith("["):
         decoded = decode_structure(text, list)
-        items = [item for item in decoded or () if isinstance(item, dict)]
-        repaired = decoded is not None and _needs_repair(text)
+        if decoded is None:
+            return ()
+        repaired = _needs_repair(text)
+        spans = array_items(text, len(text) - len(stripped), len(text)) if len(decoded) > 1 else []
+        if len(spans) != len(decoded):
+            spans = [None] * len(decoded)  # one item (its span is the whole block), or not splittable
+        calls = [_call_from_item(item, repaired, span, offset) for item, span in zip(decoded, spans)]
     else:
         value, repaired = decode_arguments(text)
-        items = [value] if value is not None else []
-    calls = []
-    for item in items:
-        split = split_call_object(item)
-        if split is None:
-            return ()
-        calls.append(RawCall(split[0], split[1], repaired=repaired))
-    return tuple(calls)
+        calls = [_call_from_item(value, repaired, None, offset)] if value is not None else []
+    return tuple(calls) if any(call.name for call in calls) else ()
+
+
+_VALUE_SEPARATOR = re.compile(r"\s*[,;]?\s*")
+
+
+def json_value_sequence(text: str, position: int, context: ScanContext) -> list[tuple[int, int]] | NeedMore:
+    """Spans of consecutive JSON values (separated by whitespace, commas or semicolons) from position."""
+    spans: list[tuple[int, int]] = []
+    while True:
+        span = json_value_after(text, position, context)
+        if span is NEED_MORE:
+            return NEED_MORE
+        if not isinstance(span, tuple):
+            return spans
+        spans.append(span)
+        position = _VALUE_SEPARATOR.match(text, span[1]).end()
+        if position >= len(text) and not context.final:
+            return NEED_MORE
+
+
+def json_values_until(text: str, position: int, context: ScanContext, closer: re.Pattern,
+                      label: str) -> DetectorResult:
+    """One or several JSON call values from position, then the closer (or the end of a complete text)."""
+    spans = json_value_sequence(text, position, context)
+    if not isinstance(spans, list) or not spans:
+        return spans or None
+    found = find_closer(text, spans[-1][1], closer, context.final)
+    if not isinstance(found, tuple):
+        return found
+    calls = calls_in_values(text, spans)
+    return Detection(found[1], calls, label) if calls else None
+
+
+def json_value_then(text: str, position: int, context: ScanContext,
+                    trailers: Sequence[str]) -> tuple[tuple[int, int], int] | DetectorResult:
+    """((start, end) of the JSON value after position, end after an optional trailer)."""
+    span = json_value_after(text, position, context)
+    if not isinstance(span, tuple):
+        return span
+    end = optional_trailer(text, span[1], trailers, context.final)
+    return (span, end) if isinstance(end, int) else end
+
+
+def calls_in_values(text: str, spans: Sequence[tuple[int, int]]) -> tuple[RawCall, ...]:
+    """The calls of several JSON values, each with the span it was written in; () when none is a call."""
+    calls: list[RawCall] = []
+    for begin, end in spans:
+        found = json_calls(text[begin:end], begin)
+        if len(spans) == 1:
+            calls.extend(found)
+        elif not found:
+            calls.append(RawCall("", None, span=(begin, end)))
+        else:
+            calls.extend(call if call.span else RawCall(call.name, call.arguments, call.string_values,
+                                                        call.repaired, (begin, end)) for call in found)
+    return tuple(calls) if any(call.name for call in calls) else ()
+
+
+def _call_from_item(item: object, repaired: bool, span: tuple[int, int] | None, offset: int) -> RawCall:
+    split = split_call_object(item) if isinstance(item, dict) else None
+    where = (offset + span[0], offset + span[1]) if span else None
+    if split is None:
+        return RawCall("", None, span=where)
+    return RawCall(split[0], split[1], repaired=repaired, span=where)
 
 
 def _needs_repair(text: str) -> bool:
@@ -217,3 +351,32 @@ def _needs_repair(text: str) -> bool:
     except ValueError:
         return True
     return False
+
+
+def shifted_detection(detection: Detection, offset: int) -> Detection:
+    """The same detection in a buffer that lost (or gained) offset characters at its start."""
+    calls = tuple(call if call.span is None else
+                  RawCall(call.name, call.arguments, call.string_values, call.repaired,
+                             (call.span[0] + offset, call.span[1] + offset)) for call in detection.calls)
+    return Detection(detection.end + offset, calls, detection.format)
+
+
+def first_of(text: str, literals: Sequence[str], start: int, end: int | None = None) -> tuple[int, int] | None:
+    """(start, end) of the earliest occurrence of any literal starting in text[start:end]."""
+    best: tuple[int, int] | None = None
+    for literal in literals:
+        found = text.find(literal, start) if end is None else text.find(literal, start, end + len(literal))
+        if found >= 0 and (best is None or found < best[0]):
+            best = (found, found + len(literal))
+    return best
+
+
+def partial_suffix(text: str, literals: Sequence[str]) -> int:
+    """Length of the longest end of text that is the beginning of one of the literals."""
+    longest = 0
+    for literal in literals:
+        for size in range(min(len(literal) - 1, len(text)), longest, -1):
+            if text.endswith(literal[:size]):
+                longest = size
+                break
+    return longest

@@ -13,7 +13,7 @@ from loadbalancer.toolcalls.scan import (
     match_literal,
 )
 
-_GEMMA_OPENERS = ("<|tool_call>call:", "<start_function_call>call:")
+OPENERS = ("<|tool_call>call:", "<start_function_call>call:")
 _GEMMA_NAME = re.compile(r"([\w.\-]+)\s*")
 _GEMMA_CLOSER = re.compile(r"<tool_call\|>|<end_function_call>")
 _GEMMA_STRING = re.compile(r'<\|"\|>(.*?)<\|"\|>|<escape>(.*?)<escape>', re.S)
@@ -22,7 +22,7 @@ _BARE_KEY = re.compile(r"([{,]\s*)([A-Za-z_][\w\-]*)\s*:")
 
 def detect_gemma(text: str, start: int, context: ScanContext) -> DetectorResult:
     """Gemma call:name{key:<|"|>value<|"|>} and FunctionGemma's <escape> strings."""
-    body_start = match_literal(text, start, _GEMMA_OPENERS, context.final)
+    body_start = match_literal(text, start, OPENERS, context.final)
     if not isinstance(body_start, int):
         return body_start
     closer = find_closer(text, body_start, _GEMMA_CLOSER, context.final)

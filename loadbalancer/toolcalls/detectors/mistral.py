@@ -1,4 +1,7 @@
-"""Mistral [TOOL_CALLS]: name[ARGS]{json} (v11+) or a JSON array (pre-v11)."""
+"""Mistral [TOOL_CALLS]: name[ARGS]{json} (v11+, Magistral, Devstral) or a JSON array (pre-v11).
+
+Magistral's [THINK]…[/THINK] reasoning is read in reasoning.py.
+"""
 from __future__ import annotations
 
 import re
@@ -28,7 +31,7 @@ def detect_mistral(text: str, start: int, context: ScanContext) -> DetectorResul
         span = json_value_after(text, position, context)
         if not isinstance(span, tuple):
             return span
-        calls = json_calls(text[span[0]:span[1]])
+        calls = json_calls(text[span[0]:span[1]], span[0])
         return Detection(span[1], calls, "mistral_legacy") if calls else None
     name = _MISTRAL_NAME.match(text, position)
     if name is None or name.end() >= len(text):
