@@ -65,7 +65,7 @@ class _State:
 class StreamingToolCallParser:
     """Incremental version: feed text deltas, get segments as soon as they are certain."""
 
-    def __init__(self, tools: Sequence[dict] | None, mode: str = "auto", reasoning_reach: int = 0) -> None:
+    def __init__(self, tools: Sequence[dict] | ToolIndex | None, mode: str = "auto", reasoning_reach: int = 0) -> None:
         """reasoning_reach: how far into the text a bare </think> still closes reasoning the prompt opened
         (DeepSeek-R1/V3.1, Qwen3-Thinking, Step, ERNIE write only the closer); the text up to there is
         held back until that is known. 0: not expected, nothing is held."""

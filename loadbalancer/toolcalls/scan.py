@@ -158,7 +158,8 @@ def _skip_string(text: str, position: int, quote: str) -> int:
         return found.end()
 
 
-def bracket_value_end(text: str, start: int, context: ScanContext, cap: int, python: bool = False) -> int | NeedMore | None:
+def bracket_value_end(text: str, start: int, context: ScanContext, cap: int,
+                      python: bool = False) -> int | NeedMore | None:
     """End of a bracketed value; at the end of a complete text, the end; None past the size cap."""
     end = scan_brackets(text, start, python)
     if end is not None and end - start <= cap:

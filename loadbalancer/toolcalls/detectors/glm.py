@@ -36,7 +36,8 @@ _HY_TAG_SUFFIX = re.compile(r"<(/?)(arg_key|arg_value)(?::[\w-]+)>")
 _IFM_CALL = re.compile(r"<ifm\|tool_call>(.*?)(?:</ifm\|tool_call>|\Z)", re.S)
 _IFM_PAIR = re.compile(r"<ifm\|arg_key>\s*([^<]*?)\s*</ifm\|arg_key>\s*(?:<ifm\|arg_type>\s*(\w+)\s*</ifm\|arg_type>\s*)?"
                        r"<ifm\|arg_value>(.*?)</ifm\|arg_value>", re.S)
-_SOLAR_PAIR = re.compile(r"<\|tool_arg:start\|>\s*(.*?)\s*<\|tool_arg:value\|>(.*?)(?:<\|tool_arg:end\|>|(?=<\|tool_arg:start\|>)|\Z)",
+_SOLAR_PAIR = re.compile(r"<\|tool_arg:start\|>\s*(.*?)\s*<\|tool_arg:value\|>(.*?)"
+                         r"(?:<\|tool_arg:end\|>|(?=<\|tool_arg:start\|>)|\Z)",
                          re.S)
 _PLAMO_CALL = re.compile(r"<\|plamo:begin_tool_name:plamo\|>(.*?)<\|plamo:end_tool_name:plamo\|>\s*"
                          r"<\|plamo:begin_tool_arguments:plamo\|>(.*?)(?:<\|plamo:end_tool_arguments:plamo\|>|\Z)", re.S)

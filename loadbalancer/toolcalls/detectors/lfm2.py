@@ -44,7 +44,8 @@ def detect_lfm2(text: str, start: int, context: ScanContext) -> DetectorResult:
         return block
     body_start, body_end, end = block
     position = skip_space(text, body_start)
-    if text.startswith(("[{", "{"), position) or text.startswith("[", position) and text[skip_space(text, position + 1):][:1] == "{":
+    json_list = text.startswith("[", position) and text[skip_space(text, position + 1):][:1] == "{"
+    if json_list or text.startswith("{", position):
         calls = _json_list(text, position, body_end, context)
         label = "pangu"
     else:

@@ -34,7 +34,8 @@ _CALL_LINE = re.compile(r"[ \t]*([A-Za-z_][\w.]*)[ \t]*\(")
 _JSON_NAMES = {"true": True, "false": False, "null": None}
 
 
-def json_chain(text: str, position: int, context: ScanContext, cap: int, chained: bool) -> list[tuple[int, int]] | DetectorResult:
+def json_chain(text: str, position: int, context: ScanContext, cap: int,
+               chained: bool) -> list[tuple[int, int]] | DetectorResult:
     """Spans of JSON values joined by "; " (Llama's way of writing several calls)."""
     spans: list[tuple[int, int]] = []
     while True:

@@ -31,6 +31,7 @@ _CLOSERS = {"<minimax:tool_call>": re.compile(r"</minimax:tool_call>"),
 _M3_TOKEN = "]<]minimax[>["
 M3_OPENERS = (_M3_TOKEN,)
 _M3_OPENER = re.compile(re.escape(_M3_TOKEN) + r"\s*<tool_call>")
+_M3_OPENER_PARTIAL = re.compile(r"\s*<?(?:t(?:o(?:o(?:l(?:_(?:c(?:a(?:l(?:l>?)?)?)?)?)?)?)?)?)?")
 _M3_CLOSER = re.compile(re.escape(_M3_TOKEN) + r"\s*</tool_call>")
 _M3_TOKEN_BEFORE_TAG = re.compile(re.escape(_M3_TOKEN) + r"\s*(?=<)")
 _M3_INVOKE = re.compile(r"""<invoke\s+name\s*=\s*["']?([^"'\s>]+)["']?\s*>(.*?)(?:</invoke>|\Z)""", re.S)
@@ -59,8 +60,8 @@ def detect_minimax_m3(text: str, start: int, context: ScanContext) -> DetectorRe
     """MiniMax M3: namespace tokens before every tag; parameter tags named after the parameter."""
     opener = _M3_OPENER.match(text, start)
     if opener is None:
-        partial = not context.final and re.fullmatch(r"\s*<?(?:t(?:o(?:o(?:l(?:_(?:c(?:a(?:l(?:l>?)?)?)?)?)?)?)?)?)?",
-                                                      text[start + len(_M3_TOKEN):] if text.startswith(_M3_TOKEN, start) else "")
+        after = text[start + len(_M3_TOKEN):] if text.startswith(_M3_TOKEN, start) else ""
+        partial = after and _M3_OPENER_PARTIAL.fullmatch(after)
         waiting = not context.final and (_M3_TOKEN.startswith(text[start:]) or partial)
         return NEED_MORE if waiting else None
     found = _M3_CLOSER.search(text, opener.end())
