@@ -185,7 +185,7 @@ class StreamingToolCallParser:
         if isinstance(result, Markup):
             self._apply_markup(result)
         elif isinstance(result, Detection):
-            if state.bare_close_possible:
+            if state.bare_close_possible and not (final and _BARE_CLOSE not in self._buffer):
                 state.held = _Held("bare", result, result.end)
                 return self._scan_bare_wait(final)
             else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from loadbalancer.toolcalls.arguments import ToolIndex, decode_arguments, decode_structure, split_call_object
 
@@ -28,8 +28,7 @@ class NeedMore:
 NEED_MORE = NeedMore()
 
 
-@dataclass(frozen=True)
-class RawCall:
+class RawCall(NamedTuple):
     """A call as written: a name and undecoded arguments (string_values: every value is a string)."""
 
     name: str
@@ -39,8 +38,7 @@ class RawCall:
     span: tuple[int, int] | None = None   # where this call is written, when a block holds several
 
 
-@dataclass(frozen=True)
-class Detection:
+class Detection(NamedTuple):
     """A detector's match: the text from the start position to end is one block of calls."""
 
     end: int
@@ -48,8 +46,7 @@ class Detection:
     format: str
 
 
-@dataclass(frozen=True)
-class Markup:
+class Markup(NamedTuple):
     """Protocol markup that is not a call: framing to drop, or where a reasoning section opens."""
 
     end: int
@@ -59,8 +56,7 @@ class Markup:
     new_turn: bool = False                    # what follows starts afresh (after a reasoning closer)
 
 
-@dataclass(frozen=True)
-class ScanContext:
+class ScanContext(NamedTuple):
     """What a detector may know besides the text: the tools, whether the text is complete, where it stands."""
 
     tools: ToolIndex
@@ -78,10 +74,13 @@ _PYTHON_TOKEN = re.compile(r"""[{}\[\]()"']""")
 _PYTHON_STRING_END = re.compile(r"['\\]")
 _OPENING = {"{": "}", "[": "]", "(": ")"}
 _WHITESPACE = re.compile(r"\s*")
+_ITEM_END = re.compile(r"[,\]]")
 
 
-def match_literal(text: str, start: int, literals: Sequence[str], final: bool) -> int | NeedMore | None:
+def match_literal(text: str, start: int, literals: Sequence[str] | Literals, final: bool) -> int | NeedMore | None:
     """End of the first literal written at start; NEED_MORE when the text ends inside one."""
+    if isinstance(literals, Literals):
+        return literals.match(text, start, final)
     waiting = False
     for literal in literals:
         if text.startswith(literal, start):
@@ -92,6 +91,27 @@ def match_literal(text: str, start: int, literals: Sequence[str], final: bool) -
     return NEED_MORE if waiting else None
 
 
+class Literals:
+    """Literal markers looked up by their first two characters (cheaper than trying each in turn)."""
+
+    def __init__(self, literals: Sequence[str]) -> None:
+        self.literals = tuple(literals)
+        self._by_prefix: dict[str, list[str]] = {}
+        for literal in self.literals:
+            self._by_prefix.setdefault(literal[:2], []).append(literal)
+        self._prefixes = {literal[:size] for literal in self.literals for size in range(1, len(literal))}
+        self._longest = max(map(len, self.literals))
+
+    def match(self, text: str, start: int, final: bool) -> int | NeedMore | None:
+        """End of the first literal written at start; NEED_MORE when the text ends inside one."""
+        for literal in self._by_prefix.get(text[start:start + 2], ()):
+            if text.startswith(literal, start):
+                return start + len(literal)
+        if not final and len(text) - start < self._longest and text[start:] in self._prefixes:
+            return NEED_MORE
+        return None
+
+
 def find_closer(text: str, position: int, closer: re.Pattern, final: bool) -> tuple[int, int] | NeedMore:
     """(start, end) of the closing marker; at the end of a complete text, the end stands in for it."""
     found = closer.search(text, position)
@@ -100,7 +120,7 @@ def find_closer(text: str, position: int, closer: re.Pattern, final: bool) -> tu
     return (len(text), len(text)) if final else NEED_MORE
 
 
-def delimited(text: str, start: int, context: ScanContext, openers: Sequence[str],
+def delimited(text: str, start: int, context: ScanContext, openers: Sequence[str] | Literals,
               closer: re.Pattern) -> tuple[int, int, int] | NeedMore | None:
     """(body start, body end, block end) of a block opened by one of the literals and ended by closer."""
     body_start = match_literal(text, start, openers, context.final)
@@ -176,7 +196,7 @@ def array_items(text: str, start: int, end: int, python: bool = False) -> list[t
         if text[position] in "{[(":
             item_end = scan_brackets(text, position, python)
         else:
-            stop = re.compile(r"[,\]]").search(text, position, end)
+            stop = _ITEM_END.search(text, position, end)
             item_end = stop.start() if stop else None
         if item_end is None or item_end > end:
             return []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from loadbalancer.toolcalls.detectors.anthropic_xml import named_invokes
-from loadbalancer.toolcalls.scan import Detection, DetectorResult, RawCall, ScanContext, delimited
+from loadbalancer.toolcalls.scan import Detection, DetectorResult, Literals, RawCall, ScanContext, delimited
 
 _BAR, _LOW = "[｜|]", "[▁_]"
 DEEPSEEK_OPENERS = tuple(f"<{bar}tool{low}calls{low}begin{bar}>" for bar in "｜|" for low in "▁_")
@@ -21,6 +21,7 @@ _STEPTML_INVOKE = "<steptml:invoke"
 
 DSML_OPENERS = tuple(f"<{bar}{kind}{bar}{wrapper}>" for kind in ("DSML", "GCML") for bar in "｜|"
                      for wrapper in ("function_calls", "tool_calls"))
+_DSML_LITERALS = Literals(DSML_OPENERS)
 _DSML_CLOSER = re.compile(r"</[｜|](?:DSML|GCML)[｜|](?:function_calls|tool_calls)>")
 
 STEPTML_OPENERS = ("<steptml:toolcall>",)
@@ -52,7 +53,7 @@ def detect_deepseek(text: str, start: int, context: ScanContext) -> DetectorResu
 
 def detect_dsml(text: str, start: int, context: ScanContext) -> DetectorResult:
     """DeepSeek V3.2 / V4 DSML invokes (function_calls or tool_calls wrapper) and GigaChat 3.5 GCML."""
-    block = delimited(text, start, context, DSML_OPENERS, _DSML_CLOSER)
+    block = delimited(text, start, context, _DSML_LITERALS, _DSML_CLOSER)
     if not isinstance(block, tuple):
         return block
     body_start, body_end, end = block

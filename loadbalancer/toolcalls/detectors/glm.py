@@ -56,6 +56,11 @@ def _arguments_closer(closer: str) -> re.Pattern:
     return re.compile(rf"</arg_value>{_SPACE}{re.escape(closer)}")
 
 
+@lru_cache(maxsize=16)
+def _plain_closer(closer: str) -> re.Pattern:
+    return re.compile(re.escape(closer))
+
+
 def glm_block(text: str, position: int, context: ScanContext, closer: str) -> DetectorResult:
     """NAME then <arg_key>/<arg_value> pairs (or nothing) up to the closing tag."""
     name = _GLM_NAME.match(text, position)
@@ -65,7 +70,7 @@ def glm_block(text: str, position: int, context: ScanContext, closer: str) -> De
     if not text.startswith(("<arg_key>", closer), after):
         waiting = any(marker.startswith(text[after:after + 12]) for marker in ("<arg_key>", closer))
         return NEED_MORE if waiting and not context.final else None
-    pattern = _arguments_closer(closer) if text.startswith("<arg_key>", after) else re.compile(re.escape(closer))
+    pattern = _arguments_closer(closer) if text.startswith("<arg_key>", after) else _plain_closer(closer)
     found = find_closer(text, after, pattern, context.final)
     if not isinstance(found, tuple):
         return found

@@ -15,6 +15,7 @@ from loadbalancer.toolcalls.scan import (
     NEED_MORE,
     Detection,
     DetectorResult,
+    Literals,
     RawCall,
     ScanContext,
     bracket_value_end,
@@ -29,6 +30,7 @@ from loadbalancer.toolcalls.scan import (
 
 _TAGS = ("tool_call", "seed:tool_call", "longcat_tool_call", "iquest_tool_call", "TOOLCALL")
 TOOL_CALL_OPENERS = tuple(f"<{tag}>" for tag in _TAGS)
+_TOOL_CALL_LITERALS = Literals(TOOL_CALL_OPENERS)
 _CLOSERS = {tag: re.compile(f"</{re.escape(tag)}>") for tag in _TAGS}
 _QWEN_CLOSERS = {tag: re.compile(rf"</function>\s*</{re.escape(tag)}>") for tag in _TAGS}
 _QWEN_FUNCTION = re.compile(r"<function=([^>\n]+)>")
@@ -39,11 +41,12 @@ _NAME_ARROW = re.compile(r"([\w.\-/]+)>\s*")
 _FUNCTION_OPENER = re.compile(r"<function=([^>\s]+)>")
 _FUNCTION_PARTIAL = re.compile(r"<(?:f(?:u(?:n(?:c(?:t(?:i(?:o(?:n(?:=[^>\s]*)?)?)?)?)?)?)?)?)?\Z")
 _FUNCTION_CLOSER = re.compile(r"\s*</function>")
+_BARE_FUNCTION_CLOSER = re.compile(r"</function>")
 
 
 def detect_tool_call_tag(text: str, start: int, context: ScanContext) -> DetectorResult:
     """<tool_call> (or a namesake) holding JSON, Qwen3-Coder XML, GLM pairs or a name line."""
-    body_start = match_literal(text, start, TOOL_CALL_OPENERS, context.final)
+    body_start = _TOOL_CALL_LITERALS.match(text, start, context.final)
     if not isinstance(body_start, int):
         return body_start
     tag = text[start + 1:body_start - 1]
@@ -121,7 +124,7 @@ def detect_function_tag(text: str, start: int, context: ScanContext) -> Detector
     if not context.final and "</function>".startswith(text[position:]):
         return NEED_MORE
     if text.startswith("<parameter=", position):
-        return qwen_block(text, start, context, re.compile(r"</function>"), None)
+        return qwen_block(text, start, context, _BARE_FUNCTION_CLOSER, None)
     if not context.final and "<parameter=".startswith(text[position:]):
         return NEED_MORE
     return None

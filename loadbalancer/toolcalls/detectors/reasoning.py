@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from loadbalancer.toolcalls.scan import NEED_MORE, DetectorResult, Markup, ScanContext, match_literal, skip_space
+from loadbalancer.toolcalls.scan import NEED_MORE, DetectorResult, Literals, Markup, ScanContext, match_literal, skip_space
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "<think>": ("</think>",),
@@ -26,7 +26,9 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "<|message_model|><|content_thinking|>": ("<|end_message|>",),
 }
 REASONING_OPENERS = tuple(_SECTIONS)
+_SECTION_OPENERS = Literals(REASONING_OPENERS)
 _STRAY_CLOSERS = tuple(closer for closers in _SECTIONS.values() for closer in closers[:1])
+_STRAY = Literals(_STRAY_CLOSERS)
 
 _TOKENS = (
     "<|START_RESPONSE|>", "<|END_RESPONSE|>", "<|START_TEXT|>", "<|END_TEXT|>", "<|END_OF_TURN_TOKEN|>",
@@ -36,6 +38,7 @@ _TOKENS = (
     "<\uff5cend\u2581of\u2581sentence\uff5c>", "<|end\u2581of\u2581sentence|>", "<|python_end|>", "<|role_sep|>",
     "<co>",
 )
+_TOKEN_LITERALS = Literals(_TOKENS)
 _WRAPPERS = ("answer", "response")
 _CITATION_END = re.compile(r"</co:[^<>\n]{0,80}>")
 _END_OF_TEXT = "</s>"
@@ -52,7 +55,7 @@ _HUNYUAN_PREFIX = "助手："
 
 def detect_reasoning_open(text: str, start: int, context: ScanContext) -> DetectorResult:
     """The opener of a reasoning section; it runs until one of its closers."""
-    end = match_literal(text, start, REASONING_OPENERS, context.final)
+    end = _SECTION_OPENERS.match(text, start, context.final)
     if not isinstance(end, int):
         return end
     return Markup(end, reasoning_closers=_SECTIONS[text[start:end]])
@@ -60,10 +63,10 @@ def detect_reasoning_open(text: str, start: int, context: ScanContext) -> Detect
 
 def detect_framing(text: str, start: int, context: ScanContext) -> DetectorResult:
     """Template tokens, stray reasoning closers, paired answer wrappers, citations, a final </s>."""
-    end = match_literal(text, start, _TOKENS, context.final)
+    end = _TOKEN_LITERALS.match(text, start, context.final)
     if end is not None:
         return end if end is NEED_MORE else Markup(end)
-    end = match_literal(text, start, _STRAY_CLOSERS, context.final)
+    end = _STRAY.match(text, start, context.final)
     if end is not None:
         return end if end is NEED_MORE else Markup(end, new_turn=True)
     for name in _WRAPPERS:

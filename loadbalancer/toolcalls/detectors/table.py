@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from loadbalancer.toolcalls.scan import NEED_MORE, Detection, DetectorResult, Markup, ScanContext
 
 NAME_OPENER = "\x00name"      # stands for "a tool name at a line start" among a detector's openers
+_KEY = 4                      # detectors are looked up by this many first characters of their openers
+_SHORT = 2048                 # below this many characters one combined trigger search is cheapest
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,7 @@ class DetectorTable:
 
     def __init__(self, entries: Sequence[Entry], tool_names: Sequence[str], mode: str = "auto") -> None:
         self._mode = mode
-        self._by_two: dict[str, list[Entry]] = {}
-        self._by_one: dict[str, list[Entry]] = {}
+        self._by_prefix: dict[str, list[Entry]] = {}   # by the first (up to) _KEY characters of an opener
         self._named: list[Entry] = [entry for entry in entries if NAME_OPENER in entry.openers]
         self._order = {entry: position for position, entry in enumerate(entries)}
         self._candidates: dict[str, tuple[Entry, ...]] = {}
@@ -39,7 +40,7 @@ class DetectorTable:
         for entry in entries:
             for opener in entry.openers:
                 if opener != NAME_OPENER:
-                    bucket = (self._by_two if len(opener) >= 2 else self._by_one).setdefault(opener[:2], [])
+                    bucket = self._by_prefix.setdefault(opener[:_KEY], [])
                     bucket.append(entry) if entry not in bucket else None
         marker_chars = sorted({opener[0] for opener in openers if not opener[0].isalnum()})
         self._words = sorted({opener for opener in openers if opener[0].isalnum()}, key=len, reverse=True)
@@ -53,11 +54,13 @@ class DetectorTable:
         stop_chars = "".join(marker_chars) + "".join({word[0] for word in self._words})
         self._fast_stop = re.compile("[" + re.escape(stop_chars) + "]")
         self._line_call = self._line_call_at = self._line_partial = None
+        self._combined = self._trigger
         if names:
             alternatives = "|".join(map(re.escape, names))
             prefixes = sorted({name[:size] for name in names for size in range(1, len(name) + 1)}, key=len, reverse=True)
             self._line_call = re.compile(rf"\n[ \t]*(?:{alternatives})[ \t]*\(")
             self._line_call_at = re.compile(rf"[ \t]*(?:{alternatives})[ \t]*\(")
+            self._combined = re.compile(self._trigger.pattern + "|" + self._line_call.pattern)
             self._line_partial = re.compile(r"[ \t]*(?:" + "|".join(map(re.escape, prefixes)) + "|"
                                             + "|".join(re.escape(name) + r"[ \t]+" for name in names) + r")\Z")
 
@@ -77,9 +80,12 @@ class DetectorTable:
         """Where the first possible marker in text[start:end] begins."""
         if line_start and self._line_call_at is not None and self._line_call_at.match(text, start, end):
             return start
+        if end - start < _SHORT:  # one search is cheapest on a short text, whatever its alternatives
+            found = self._combined.search(text, start, end)
+            return None if found is None else found.start() + (text[found.start()] == "\n")
         found = self._marker_chars.search(text, start, end)
         stop = found.start() if found else None
-        for word in self._words:  # str.find is much faster than an alternation in the pattern
+        for word in self._words:  # on a long text str.find beats an alternation in the pattern
             position = text.find(word, start, end if stop is None else stop + len(word) - 1)
             if position >= 0 and (stop is None or position < stop):
                 stop = position
@@ -130,7 +136,7 @@ class DetectorTable:
         """The first detector's answer at start (markup detectors skipped when calls_only)."""
         if not context.final and len(text) - start < self._longest and text[start:] in self._prefixes:
             return NEED_MORE  # the text so far is the beginning of an opener
-        for entry in self._entries_for(text[start:start + 2]):
+        for entry in self._entries_for(text[start:start + _KEY]):
             if calls_only and not entry.formats:
                 continue
             result = entry.detect(text, start, context)
@@ -143,7 +149,7 @@ class DetectorTable:
     def _entries_for(self, key: str) -> tuple[Entry, ...]:
         entries = self._candidates.get(key)
         if entries is None:
-            found = self._by_two.get(key, []) + self._by_one.get(key[:1], [])
+            found = [entry for size in range(1, len(key) + 1) for entry in self._by_prefix.get(key[:size], ())]
             if key[:1].isalpha() or key[:1] in ("_", " ", "\t"):
                 found += self._named
             entries = tuple(sorted(set(found), key=self._order.__getitem__))
