@@ -170,6 +170,9 @@ def coerce_arguments(values: dict, schema: Mapping, string_values: bool) -> Reso
     repaired = False
     for key, value in values.items():
         property_schema = properties.get(key)
+        if string_values and isinstance(value, str) and value.strip().lower() == "null":
+            result[key] = None  # XML formats can only write null as the word (vLLM and SGLang do the same)
+            continue
         if isinstance(property_schema, Mapping):
             value, changed = coerce_value(value, property_schema)
             # XML formats carry every value as a string, so converting those is expected, not a repair

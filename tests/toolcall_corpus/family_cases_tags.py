@@ -61,6 +61,14 @@ CASES = [
       "<tool_call>\n<function=write_file>\n<parameter=file_path>\ntpl.html\n</parameter>\n<parameter=content>\n"
       "<!-- ends at </function> -->\n</parameter>\n</function>\n</tool_call>",
       [["write_file", {"file_path": "tpl.html", "content": "<!-- ends at </function> -->"}]]),
+    C("qwen3coder-null-for-a-string", "qwen3_coder",
+      "<tool_call>\n<function=get_weather>\n<parameter=city>\nnull\n</parameter>\n</function>\n</tool_call>",
+      [["get_weather", {"city": None}]], note="XML can only write null as the word; vLLM and SGLang make it null"),
+    C("qwen25coder-tools-tag", "hermes",
+      'Reading it.<tools>{"name": "read_file", "arguments": {"file_path": "a.rs"}}</tools>'
+      '<tools>{"name": "todo_read", "arguments": {}}</tools>',
+      [["read_file", {"file_path": "a.rs"}], ["todo_read", {}]], ["Reading it."],
+      note="Qwen2.5-Coder writes <tools> around the Hermes object"),
     C("qwen3coder-null-anyof", "qwen3_coder",
       "<tool_call>\n<function=search>\n<parameter=query>\nflaky tests\n</parameter>\n<parameter=threshold>\nnull\n</parameter>\n</function>\n</tool_call>",
       [["search", {"query": "flaky tests", "threshold": None}]]),

@@ -205,6 +205,14 @@ CASES = [
       [], ["Hi! What can I do for you?"], thinking="The user says hi.",
       note="what gpt-oss looks like when a server strips special tokens; SGLang checks 'assistantfinal'"),
 
+    C("harmony-rendered-conversation", "harmony",
+      "<|start|>system<|message|>You are a helpful assistant.<|end|><|start|>user<|message|>Weather in Quito?<|end|>"
+      "<|start|>assistant<|channel|>analysis<|message|>Look it up.<|end|>"
+      '<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "Quito"}<|call|>'
+      '<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>{"temp": 21}<|end|>'
+      "<|start|>assistant<|channel|>final<|message|>It is 21 degrees in Quito.<|return|>",
+      [["get_weather", {"city": "Quito"}]], ["It is 21 degrees in Quito."], thinking="Look it up.",
+      note="a whole rendered conversation: system, user and tool-result turns are not the answer"),
     # ================================================================== muse_glimmer (ATEM)
     C("muse-atem-invoke", "muse_glimmer",
       '<|start|>assistant to=functions<|message|><atem:function_calls>\n<atem:invoke name="get_weather">\n'
@@ -278,6 +286,12 @@ CASES = [
       '<steptml:toolcall>\n<steptml:invoke name="search">\n<steptml:parameter name="query">lsm trees</steptml:parameter>\n'
       '<steptml:parameter name="limit">4</steptml:parameter>\n</steptml:invoke>\n</steptml:toolcall>',
       [["search", {"query": "lsm trees", "limit": 4}]], note="step_deepresearch parser (old vLLM path)"),
+    C("step3-without-function-separator", "step3",
+      f'{ST_CALLS_BEGIN}{ST_CALL_BEGIN}<steptml:invoke name="get_weather"><steptml:parameter name="city">Oslo</steptml:parameter>'
+      f'</steptml:invoke>{ST_CALL_END}{ST_SEP}{ST_CALL_BEGIN}<steptml:invoke name="shell"><steptml:parameter name="command">uptime'
+      f'</steptml:parameter></steptml:invoke>{ST_CALL_END}{ST_CALLS_END}',
+      [["get_weather", {"city": "Oslo"}], ["shell", {"command": "uptime"}]],
+      note="vLLM's step3 tests write the invoke right after the call token, no function<sep>"),
     C("stepaudio2-lines", "step_audio_2",
       '<tool_call>function\nget_weather\n{"city": "Pune"}</tool_call>', [["get_weather", {"city": "Pune"}]]),
 

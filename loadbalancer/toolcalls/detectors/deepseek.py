@@ -14,8 +14,9 @@ _BAR, _LOW = "[｜|]", "[▁_]"
 DEEPSEEK_OPENERS = tuple(f"<{bar}tool{low}calls{low}begin{bar}>" for bar in "｜|" for low in "▁_")
 _DEEPSEEK_CLOSER = re.compile(f"<{_BAR}tool{_LOW}calls{_LOW}end{_BAR}>")
 _DEEPSEEK_CALL = re.compile(
-    f"<{_BAR}tool{_LOW}call{_LOW}begin{_BAR}>(.*?)<{_BAR}tool{_LOW}sep{_BAR}>(.*?)(?:<{_BAR}tool{_LOW}call{_LOW}end{_BAR}>|\\Z)",
+    f"<{_BAR}tool{_LOW}call{_LOW}begin{_BAR}>(.*?)(?:<{_BAR}tool{_LOW}call{_LOW}end{_BAR}>|(?=<{_BAR}tool{_LOW}call{_LOW}begin{_BAR}>)|\\Z)",
     re.S)
+_SEPARATOR = re.compile(f"<{_BAR}tool{_LOW}sep{_BAR}>")
 _FENCED_ARGUMENTS = re.compile(r"\A\s*([^\n]+?)\s*\n\s*```(?:json)?\s*(.*?)\s*(?:```\s*)?\Z", re.S)
 _STEPTML_INVOKE = "<steptml:invoke"
 
@@ -37,9 +38,17 @@ def detect_deepseek(text: str, start: int, context: ScanContext) -> DetectorResu
     calls: list[RawCall] = []
     label = "deepseek_v31"
     for found in _DEEPSEEK_CALL.finditer(text, body_start, body_end):
-        head, arguments = found.group(1).strip(), found.group(2)
+        body = found.group(1)
+        if body.lstrip().startswith(_STEPTML_INVOKE):  # Step-3 may leave out function<sep>
+            calls.extend(named_invokes(body, "steptml:", context, found.start(1)))
+            label = "step3"
+            continue
+        separator = _SEPARATOR.search(body)
+        if separator is None:
+            continue
+        head, arguments = body[:separator.start()].strip(), body[separator.end():]
         if head == "function" and arguments.lstrip().startswith(_STEPTML_INVOKE):
-            calls.extend(named_invokes(arguments, "steptml:", context, found.start(2)))
+            calls.extend(named_invokes(arguments, "steptml:", context, found.start(1) + separator.end()))
             label = "step3"
             continue
         if head == "function":

@@ -2,7 +2,8 @@
 
 A message is `[<|start|>ROLE[ to=R]]<|channel|>CHANNEL[ to=R][ <|constrain|>json]<|message|>BODY`
 ended by <|end|>, <|call|> or <|return|>. The header never reaches the client: a call becomes a
-tool call, analysis a reasoning section, any other channel (final, a commentary preamble) prose.
+tool call, analysis a reasoning section, any other channel (final, a commentary preamble) prose;
+messages of other roles (a rendered conversation's system, user and tool turns) are dropped.
 Muse Glimmer uses the same framing with <atem:function_calls> invokes as the body.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ _MESSAGE = "<|message|>"
 _HEADER_REACH = 300
 _RECIPIENT = re.compile(r"\bto=([^\s<]+)")
 _CHANNEL = re.compile(r"<\|channel\|>\s*(\w+)")
+_ROLE = re.compile(r"<\|start\|>\s*([^\s<]+)")
 _BODY_END = re.compile(r"<\|call\|>|<\|end\|>|<\|return\|>|<\|eom\|>|<\|eot\|>|<\|start\|>")
 _ATEM = "<atem:function_calls>"
 _ATEM_CLOSER = "</atem:function_calls>"
@@ -32,13 +34,24 @@ def detect_harmony(text: str, start: int, context: ScanContext) -> DetectorResul
         return NEED_MORE if not context.final and len(text) - start < _HEADER_REACH else None
     header = text[start:message]
     body_start = message + len(_MESSAGE)
+    role = _ROLE.match(header)
+    if role is not None and role.group(1) != "assistant":
+        return _drop_message(text, body_start, context)
     recipient = _RECIPIENT.search(header)
-    if recipient is not None:
+    if recipient is not None and recipient.group(1) != "assistant":
         return _call_message(text, body_start, recipient.group(1), context)
     channel = _CHANNEL.search(header)
     if channel is not None and channel.group(1) == "analysis":
         return Markup(body_start, reasoning_closers=("<|end|>",))
     return Markup(body_start)
+
+
+def _drop_message(text: str, body_start: int, context: ScanContext) -> DetectorResult:
+    """A message of another role (system, developer, user, a tool's result) in the rendered text: not the answer."""
+    found = _BODY_END.search(text, body_start)
+    if found is None:
+        return Markup(len(text)) if context.final else NEED_MORE
+    return Markup(found.start() if found.group() == "<|start|>" else found.end())
 
 
 def _call_message(text: str, body_start: int, recipient: str, context: ScanContext) -> DetectorResult:

@@ -3,7 +3,7 @@
 Hermes / Qwen2.5 / Qwen3 / Granite 3.1 / TNG write JSON (one object, several, or an array); Qwen3-Coder,
 Qwen3.5, Step-3.5 and Seed-OSS (<seed:tool_call>) write <function=NAME><parameter=KEY>; GLM writes
 NAME<arg_key>…; Step-Audio-2 writes `function\\nNAME\\n{json}`; GLM-5.3-Flash `NAME>{json}`. LongCat,
-iQuest-Q1 and Nemotron (<TOOLCALL>) use their own tag names around the same bodies.
+iQuest-Q1, Nemotron (<TOOLCALL>) and Qwen2.5-Coder (<tools>) use their own tag names around the same bodies.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from loadbalancer.toolcalls.scan import (
     split_tagged_values,
 )
 
-_TAGS = ("tool_call", "seed:tool_call", "longcat_tool_call", "iquest_tool_call", "TOOLCALL")
+_TAGS = ("tool_call", "seed:tool_call", "longcat_tool_call", "iquest_tool_call", "TOOLCALL", "tools")
 TOOL_CALL_OPENERS = tuple(f"<{tag}>" for tag in _TAGS)
 _TOOL_CALL_LITERALS = Literals(TOOL_CALL_OPENERS)
 _CLOSERS = {tag: re.compile(f"</{re.escape(tag)}>") for tag in _TAGS}
