@@ -19,8 +19,9 @@ from flask import Flask
 from config import ConfigError, load_config
 from loadbalancer.ops.config_watch import ConfigWatcher
 from loadbalancer.ops.health_monitor import HealthMonitor, state_directory
-from loadbalancer.ops.logging_setup import configure_logging
+from loadbalancer.ops.logging_setup import configure_logging, install_secret_filter
 from loadbalancer.ops.metrics import Metrics
+from loadbalancer.ops.model_catalog import ModelCatalog
 from loadbalancer.ops.rate_limit import RateLimiter
 from loadbalancer.request_record import RequestRecord
 from loadbalancer.runtime import Runtime, RuntimeHolder
@@ -38,10 +39,11 @@ class LoadBalancerState:
         self.json_logs = json_logs
         self.watcher: ConfigWatcher | None = None
         self.request_observers: list = []
-        # Set by init_operations: Metrics, RateLimiter, HealthMonitor.
+        # Set by init_operations: Metrics, RateLimiter, HealthMonitor, ModelCatalog.
         self.metrics = None
         self.rate_limiter = None
         self.monitor = None
+        self.model_catalog = None
 
     def observe_request(self, record: RequestRecord) -> None:
         """Called once per finished request (metrics hook in here)."""
@@ -79,6 +81,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
             if not provider.enabled:
                 log.warning("provider %s disabled: %s", provider.name, provider.disabled_reason)
     holder = RuntimeHolder(Runtime.build(config), loader=load_config)
+    install_secret_filter(lambda: holder.current.scrubber)
     state = LoadBalancerState(holder, path, os.environ.get("LOG_FORMAT", "").lower() == "json")
     app.extensions["loadbalancer"] = state
     if not (test_config or {}).get("DISABLE_CONFIG_WATCH") and os.environ.get("LB_WATCH_CONFIG", "1") != "0":
@@ -102,6 +105,7 @@ def init_operations(state: LoadBalancerState, *, start_monitor: bool = True) -> 
     state.metrics = Metrics()
     state.rate_limiter = RateLimiter(directory / "ratelimit")
     state.monitor = HealthMonitor(state.holder, directory, probe=health.probe_all)
+    state.model_catalog = ModelCatalog(probe=health.probe_listings)
 
     def record_metrics(record: RequestRecord) -> None:
         """Count the request; models no provider serves share one label."""

@@ -28,7 +28,7 @@ __all__ = [
 from loadbalancer.providers.registry import PROVIDER_TYPES, provider_type
 from loadbalancer.settings.changes import describe_changes  # noqa: F401  (re-exported)
 from loadbalancer.settings.records import (  # noqa: F401  (re-exported: modules import records from config)
-    AuthConfig, Capabilities, ClientKey, Config, HealthConfig, LimitsConfig, ModelRoute, ProviderConfig, RoutingConfig, Timeout, ROUTING_STRATEGIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_TOOL_NAME_LENGTH, MIN_TOOL_NAME_LENGTH, RESERVED_HEADERS,
+    AuthConfig, Capabilities, ClientKey, Config, HealthConfig, LimitsConfig, ModelRoute, ProviderConfig, RoutingConfig, Timeout, ROUTING_STRATEGIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, DEFAULT_MAX_TOOL_NAME_LENGTH, MIN_TOOL_NAME_LENGTH, REASONING_CONTENT_MODES, RESERVED_HEADERS,
 )
 
 
@@ -63,9 +63,10 @@ def parse_config(data: object, source: str, environ: Mapping[str, str] | None = 
 
 # --- providers -------------------------------------------------------------------------------
 
+TIMEOUT_KEYS = ("connect", "read", "idle", "first_byte", "total")
 _PROVIDER_KEYS = (
     "name", "type", "base_url", "api_key", "models", "priority", "weight", "timeout", "headers",
-    "tool_calls", "capabilities", "max_tool_name_length", "health",
+    "tool_calls", "capabilities", "max_tool_name_length", "reasoning_content", "health",
 )
 
 
@@ -88,48 +89,70 @@ def _parse_providers(value: object, where: Location,
 def _parse_provider(value: object, where: Location, environ: Mapping[str, str]) -> ProviderConfig:
     """One provider entry; unset variables disable it but the rest is still checked."""
     raw = expect_object(value, where)
-    check_keys(raw, where, _PROVIDER_KEYS, required=("name", "type", "base_url"))
+    check_keys(raw, where, _PROVIDER_KEYS + _option_keys_of(raw.get("type")), required=("name", "type"))
+    type_name = expect_choice(raw["type"], where.key("type"), PROVIDER_TYPES, "provider type")
+    kind = provider_type(type_name)
     missing: list[MissingVariable] = []
     entry = substitute_variables(raw, where, environ, missing)
     name = expect_str(entry["name"], where.key("name"), non_empty=True)
-    type_name = expect_choice(entry["type"], where.key("type"), PROVIDER_TYPES,
-                                  "provider type")
-    api_key, disabled_reason = _parse_api_key(raw, entry, where, missing)
+    api_key, disabled_reason = _parse_credentials(kind.credential_keys, raw, entry, where, missing)
     health_path, paid_probe = _parse_provider_health(entry.get("health", {}), where.key("health"))
+    options = kind.parse_options(entry, where)
     return ProviderConfig(
         name=name,
         type=type_name,
-        base_url=normalise_base_url(expect_str(entry["base_url"], where.key("base_url")),
-                                    type_name, where.key("base_url")),
+        base_url=_parse_base_url(entry, type_name, kind.default_base_url(options), where),
         api_key=api_key,
         models=optional_member(entry, where, "models", (), _parse_models),
         priority=optional_member(entry, where, "priority", 1, expect_int),
         weight=optional_member(entry, where, "weight", 1, positive_int),
         timeout=parse_record(Timeout, entry.get("timeout", {}), where.key("timeout"),
-                             dict.fromkeys(("connect", "read", "idle"), expect_number)),
+                             dict.fromkeys(TIMEOUT_KEYS, expect_number)),
         headers=optional_member(entry, where, "headers", (), _parse_headers),
         tool_calls=optional_member(entry, where, "tool_calls", "auto", _check_tool_calls),
         capabilities=parse_record(Capabilities, entry.get("capabilities", {}),
                                   where.key("capabilities"), _CAPABILITY_CHECKS),
         max_tool_name_length=optional_member(entry, where, "max_tool_name_length",
                                              DEFAULT_MAX_TOOL_NAME_LENGTH, _check_name_length),
+        reasoning_content=optional_member(entry, where, "reasoning_content", "auto", _check_reasoning_content),
         health_path=health_path,
         health_paid_probe=paid_probe,
         disabled_reason=disabled_reason,
+        options=options,
     )
 
 
-def _parse_api_key(raw: Mapping[str, Any], entry: Mapping[str, Any], where: Location,
-                   missing: list[MissingVariable]) -> tuple[str | None, str | None]:
+def _option_keys_of(type_name: object) -> tuple[str, ...]:
+    """The keys only providers of this type have (none for an unknown type)."""
+    kind = PROVIDER_TYPES.get(type_name) if isinstance(type_name, str) else None
+    return kind.option_keys if kind is not None else ()
+
+
+def _parse_base_url(entry: Mapping[str, Any], type_name: str, default: str | None,
+                    where: Location) -> str:
+    """The configured base URL, or the type's default endpoint when it has one."""
+    if "base_url" not in entry:
+        if default is None:
+            raise where.key("base_url").error("required key is missing")
+        return default
+    return normalise_base_url(expect_str(entry["base_url"], where.key("base_url")),
+                              type_name, where.key("base_url"))
+
+
+def _parse_credentials(credential_keys: tuple[str, ...], raw: Mapping[str, Any],
+                       entry: Mapping[str, Any], where: Location,
+                       missing: list[MissingVariable]) -> tuple[str | None, str | None]:
     """The provider's key and why it is disabled (None when enabled)."""
     # Keys pasted from files often carry a newline, which no HTTP header may contain.
     key = expect_str(entry.get("api_key", ""), where.key("api_key")).strip()
     if missing:
         names = list(dict.fromkeys(variable.name for variable in missing))
         return None, _variables_reason(names, "not set")
-    variables = referenced_variables(raw.get("api_key", ""))
-    if variables and not key:
-        return None, _variables_reason(list(dict.fromkeys(variables)), "empty")
+    empty = [variable for name in credential_keys if isinstance(raw.get(name), str)
+             and not str(entry.get(name, "")).strip()
+             for variable in referenced_variables(raw[name])]
+    if empty:
+        return None, _variables_reason(list(dict.fromkeys(empty)), "empty")
     return key, None
 
 
@@ -185,6 +208,8 @@ def _check_tool_calls(value: object, where: Location) -> str:
 
 
 _check_name_length = functools.partial(expect_int, minimum=MIN_TOOL_NAME_LENGTH)
+_check_reasoning_content = functools.partial(expect_choice, allowed=REASONING_CONTENT_MODES,
+                                             what="reasoning_content mode")
 _CAPABILITY_CHECKS = {
     "max_context_tokens": optional_positive_int,
     "max_output_tokens": optional_positive_int,

@@ -10,10 +10,15 @@ import shutil
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the worker class lives in the package
+
 # Worker class: gevent, so one worker holds hundreds of long streams, each a cheap greenlet
-# (measured in bench/RESULTS.md). LB_WORKER_CLASS=gthread switches to threads.
-worker_class = os.environ.get("LB_WORKER_CLASS", "gevent")
-if worker_class == "gevent":
+# (measured in bench/RESULTS.md), in the project's worker that bounds slow clients and answers
+# 503 when full (loadbalancer/serving/worker.py). LB_WORKER_CLASS=gthread switches to threads.
+WORKER_CLASSES = {"gevent": "loadbalancer.serving.worker.LoadBalancerWorker"}
+worker_choice = os.environ.get("LB_WORKER_CLASS", "gevent")
+worker_class = WORKER_CLASSES.get(worker_choice, worker_choice)
+if worker_choice == "gevent":
     # Patch before anything imports ssl/socket/threading: patching later breaks TLS to
     # providers (RecursionError in ssl) and leaves blocking locks in imported modules.
     from gevent import monkey
@@ -55,14 +60,16 @@ proc_name = "anthropic-loadbalancer"
 
 
 def on_starting(server):
-    """Validate providers.json once in the master: a bad file stops the start with one line."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    """Validate providers.json and the client time limits once in the master (a bad value stops
+    the start with one line) and raise the open-file limit."""
     from app import providers_file_path
     from config import ConfigError, load_config
+    from loadbalancer.serving.connection import ClientTimeouts
 
     try:
         config = load_config(providers_file_path(None))
-    except ConfigError as err:
+        ClientTimeouts.from_environ(os.environ, keepalive)  # what the workers will read
+    except (ConfigError, ValueError) as err:
         sys.stderr.write(f"configuration error: {err}\n")
         sys.stderr.flush()
         os._exit(1)
@@ -72,7 +79,22 @@ def on_starting(server):
             server.log.warning("provider %s disabled: %s", provider.name, provider.disabled_reason)
     os.environ["LB_DISABLED_PROVIDERS_LOGGED"] = "1"
 
+    _raise_open_file_limit(server)
     _reset_shared_state()
+
+
+def _raise_open_file_limit(server):
+    """Soft RLIMIT_NOFILE up to the hard one (the workers inherit it); warn when still too low."""
+    from loadbalancer.serving.open_files import files_needed_per_worker, raise_open_file_limit
+
+    limit = raise_open_file_limit()
+    if limit.raised:
+        server.log.info("open-file limit raised from %d to %d (the hard limit)", limit.before, limit.after)
+    needed = files_needed_per_worker(worker_connections)
+    if limit.after < needed:
+        server.log.warning("open-file limit %d is below the %d files a worker needs for %d connections "
+                           "(2 each: client and provider): raise LimitNOFILE (ulimit -n) or lower "
+                           "LB_WORKER_CONNECTIONS", limit.after, needed, worker_connections)
 
 
 def _reset_shared_state():
@@ -80,7 +102,7 @@ def _reset_shared_state():
     metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(metrics_dir, exist_ok=True)
     for name in os.listdir(metrics_dir):
-        if name.endswith(".db"):  # only prometheus_client's own files: the dir may be shared
+        if name.endswith((".db", ".db.partial")):  # only the metrics files: the dir may be shared
             os.remove(os.path.join(metrics_dir, name))
     stale_results = os.path.join(os.environ["LB_STATE_DIR"], "health.json")
     if os.path.exists(stale_results):
@@ -116,10 +138,10 @@ def _is_loopback(address):
 
 
 def child_exit(server, worker):
-    """Let the metrics of a dead worker stop counting as live."""
-    from prometheus_client import multiprocess
+    """Fold a dead worker's metrics into the aggregate files, so their number stays bounded."""
+    from loadbalancer.ops.metrics_files import merge_dead_worker
 
-    multiprocess.mark_process_dead(worker.pid)
+    merge_dead_worker(os.environ["PROMETHEUS_MULTIPROC_DIR"], worker.pid)
 
 
 def on_exit(server):

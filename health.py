@@ -14,21 +14,22 @@ from urllib.parse import urlsplit
 
 from loadbalancer.errors import UpstreamError, UpstreamHTTPError
 from loadbalancer.ops.health_monitor import ProbeResult
-from loadbalancer.providers.base import Provider
+from loadbalancer.providers.base import Provider, first_concrete_model
 from loadbalancer.providers.http_client import ProviderClient
 from loadbalancer.runtime import Runtime
-from loadbalancer.settings.records import ProviderConfig
 
 MAX_PROBE_THREADS = 8
+MAX_MODELS_SHOWN = 50  # /health stays readable; /v1/models lists them all
 
 
 def probe_provider(client: ProviderClient, provider: Provider, timeout: float) -> ProbeResult:
     """Ask the provider's cheap probe (the model listing, or an opt-in 1-token completion) and classify the outcome."""
     config = provider.config
     started = time.monotonic()
-    paid_model = _paid_probe_model(config) if config.health_paid_probe else None
-    probe = provider.probe_request(paid_model)
+    paid_model = first_concrete_model(config) if config.health_paid_probe else None
     try:
+        # Inside the try: building a probe may itself fail (a cloud provider's credentials).
+        probe = provider.probe_request(paid_model)
         if probe.method == "GET":
             answer = client.get(probe.url, probe.headers, timeout=timeout)
         else:
@@ -46,14 +47,12 @@ def probe_provider(client: ProviderClient, provider: Provider, timeout: float) -
     return ProbeResult(config.name, True, True, round(latency, 1), models, None, time.time())
 
 
-def _paid_probe_model(provider: ProviderConfig) -> str | None:
-    """A concrete model name for the opt-in completion probe; None when the config names none."""
-    for route in provider.models:
-        if not route.is_glob:
-            return route.resolve(route.pattern)
-        if route.target not in ("", "*"):
-            return route.target
-    return None
+def probe_listings(runtime: Runtime, names: list[str]) -> dict[str, ProbeResult]:
+    """Probe these providers' model listings now, in parallel (for `/v1/models`)."""
+    timeout = runtime.config.health.timeout
+    with ThreadPoolExecutor(max_workers=min(MAX_PROBE_THREADS, len(names))) as pool:
+        results = pool.map(lambda name: probe_provider(runtime.clients[name], runtime.providers[name], timeout), names)
+        return {result.name: result for result in results}
 
 
 def probe_all(runtime: Runtime) -> list[ProbeResult]:
@@ -68,6 +67,15 @@ def probe_all(runtime: Runtime) -> list[ProbeResult]:
     for result in results:
         runtime.balancer.probe_result(result.name, result.usable, result.latency_ms, result.error)
     return results
+
+
+def _probe_entry(result: ProbeResult) -> dict:
+    """A probe result as /health shows it: without its name, and at most MAX_MODELS_SHOWN models."""
+    entry = {key: value for key, value in asdict(result).items() if key != "name"}
+    if len(result.models) > MAX_MODELS_SHOWN:
+        entry["models"] = list(result.models[:MAX_MODELS_SHOWN])
+        entry["models_total"] = len(result.models)
+    return entry
 
 
 def health_report(runtime: Runtime, *, probe: bool = False,
@@ -94,7 +102,7 @@ def health_report(runtime: Runtime, *, probe: bool = False,
         if not provider.enabled:
             entry["disabled_reason"] = provider.disabled_reason
         if provider.name in probes:
-            entry["probe"] = {k: v for k, v in asdict(probes[provider.name]).items() if k != "name"}
+            entry["probe"] = _probe_entry(probes[provider.name])
         providers.append(entry)
     usable = [entry for entry in providers if entry["state"] == "healthy"]
     enabled = [entry for entry in providers if entry["state"] != "disabled"]

@@ -15,11 +15,12 @@ from werkzeug.exceptions import HTTPException
 
 import health
 from loadbalancer.client_request import estimate_input_tokens, parse_messages_request
-from loadbalancer.errors import LoadBalancerError, MethodNotAllowed, NotFound, RequestTooLarge, error_body
+from loadbalancer.errors import LoadBalancerError, MethodNotAllowed, NoProviderForModel, NotFound, RequestTooLarge
 from loadbalancer.frontdoors.chat_completions import forward_chat_completion, openai_error_response_body
-from loadbalancer.ops import client_access, status_page
+from loadbalancer.frontdoors.responses import forward_response, responses_error_response_body
+from loadbalancer.ops import client_access, model_catalog, status_page
 from loadbalancer.ops.metrics import METRICS_CONTENT_TYPE
-from loadbalancer.request_record import RequestRecord, new_request_id
+from loadbalancer.request_record import RequestRecord, new_request_id, request_id_for
 from loadbalancer.routing.failover import ProxyResult, forward_to_provider
 
 log = logging.getLogger("loadbalancer")
@@ -29,7 +30,8 @@ ENDPOINTS = [
     "POST /v1/messages (also POST / and POST /v1): the Anthropic Messages API",
     "POST /v1/messages/count_tokens",
     "POST /v1/chat/completions (also POST /chat/completions): the OpenAI Chat Completions API",
-    "GET /v1/models",
+    "POST /v1/responses (also POST /responses): the OpenAI Responses API, stateless (Codex CLI)",
+    "GET /v1/models (and GET /v1/models/{id})",
     "GET /health",
     "GET /metrics",
     "GET /status.json (and GET / from a browser: the status page)",
@@ -65,7 +67,7 @@ def _record() -> RequestRecord:
 
 @bp.before_app_request
 def _begin_request() -> None:
-    g.request_id = new_request_id()
+    g.request_id = request_id_for(request.headers.get("x-request-id"))
     _check_header_size()
 
 
@@ -88,6 +90,24 @@ def _tracing_headers(response: Response) -> Response:
         record.status = response.status_code
         if not response.is_streamed:
             record.finish()
+    return response
+
+
+@bp.after_app_request
+def _scrub_secrets(response: Response) -> Response:
+    """The one place answers lose every configured secret, whatever a provider wrote into them.
+
+    A provider's 2xx answer is its content and is passed on unread; errors, streams' error
+    events, /health, /metrics and the status data are scrubbed (see loadbalancer/secrets.py).
+    """
+    scrubber = runtime().scrubber
+    if response.is_streamed:
+        response.response = scrubber.stream(response.response)
+    elif not (g.get("provider") and response.status_code < 300):
+        body = response.get_data()
+        clean = scrubber.body(body, response.content_type)
+        if clean is not body:
+            response.set_data(clean)
     return response
 
 
@@ -171,27 +191,54 @@ def chat_completions() -> Response:
     return _send(result, record)
 
 
+@bp.post("/v1/responses")
+@bp.post("/responses")
+def responses() -> Response:
+    """The OpenAI Responses API (Codex CLI), served from the same providers."""
+    g.dialect = "responses"
+    record = _record()
+    _authenticate(record)
+    return _send(forward_response(runtime(), _read_body(), request.headers, record), record)
+
+
 @bp.get("/v1/models")
 @bp.get("/models")
 def models() -> Response:
-    """The configured model names, in Anthropic's list format (OpenAI's for OpenAI clients)."""
+    """Every model some provider serves, in Anthropic's paged list (OpenAI's list for OpenAI clients)."""
     _authenticate()
-    names = runtime().config.model_names()
+    listed = _listed_models()
     if _wants_openai_dialect():
-        return json_response(200, {"object": "list", "data": [
-            {"id": name, "object": "model", "created": 0, "owned_by": "anthropic-loadbalancer"}
-            for name in names]})
-    data = [{"type": "model", "id": name, "display_name": name, "created_at": "1970-01-01T00:00:00Z"}
-            for name in names]
-    return json_response(200, {"data": data, "has_more": False,
-                               "first_id": names[0] if names else None,
-                               "last_id": names[-1] if names else None})
+        return json_response(200, {"object": "list", "data": [model_catalog.openai_model(m) for m in listed]})
+    return json_response(200, model_catalog.anthropic_page(listed, request.args))
+
+
+@bp.get("/v1/models/<path:model_id>")
+@bp.get("/models/<path:model_id>")
+def model_view(model_id: str) -> Response:
+    """One model and the providers that serve it; 404 when none does."""
+    _authenticate()
+    openai_client = _wants_openai_dialect()
+    found = model_catalog.served_model(runtime().config, _listed_models(), model_id)
+    if found is None:
+        raise NoProviderForModel(f"no provider serves model {model_id!r}; GET /v1/models lists the models")
+    return json_response(200, model_catalog.openai_model(found) if openai_client
+                         else model_catalog.anthropic_model(found))
+
+
+def _listed_models() -> list[model_catalog.ListedModel]:
+    """The models of the current configuration, with what the providers reported."""
+    state = current_app.extensions["loadbalancer"]
+    reported = state.model_catalog.reported_models(runtime(), state.monitor.results())
+    return model_catalog.list_models(runtime().config, reported)
 
 
 def _wants_openai_dialect() -> bool:
-    """OpenAI clients send a Bearer token and no anthropic-version header."""
-    return ("anthropic-version" not in request.headers
-            and request.headers.get("authorization", "").lower().startswith("bearer "))
+    """OpenAI clients send a Bearer token and no anthropic-version header (their errors too)."""
+    wanted = ("anthropic-version" not in request.headers
+              and request.headers.get("authorization", "").lower().startswith("bearer "))
+    if wanted:
+        g.dialect = "openai"
+    return wanted
 
 
 @bp.get("/health")
@@ -239,6 +286,8 @@ def _load_balancer_error(err: LoadBalancerError) -> Response:
         record.error = err.message
     if g.get("dialect") == "openai":
         return json_response(err.status, openai_error_response_body(err), err.headers)
+    if g.get("dialect") == "responses":
+        return json_response(err.status, responses_error_response_body(err), err.headers)
     return json_response(err.status, err.body(), err.headers)
 
 
@@ -259,5 +308,5 @@ def _http_error(err: HTTPException) -> Response:
 @bp.app_errorhandler(Exception)
 def _unexpected_error(err: Exception) -> Response:
     log.exception("unexpected error in request %s", g.get("request_id"))
-    return json_response(500, error_body("api_error", "internal error in the load balancer; "
-                                         f"see its log for request {g.get('request_id')}"))
+    return _load_balancer_error(LoadBalancerError("internal error in the load balancer; "
+                                                  f"see its log for request {g.get('request_id')}"))

@@ -7,7 +7,9 @@ the provider untouched.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import orjson
 
@@ -27,6 +29,25 @@ class MessagesRequest:
     wants_thinking: bool
     # Set when the client spoke OpenAI (the front door): OpenAI providers get it as it is.
     openai_body: dict | None = None
+    # Set by a front door that names the conversation itself (Codex's prompt_cache_key).
+    affinity_key: str | None = None
+    # The same request without thinking, for providers that cannot think: thinking the
+    # client only wished for (a Responses reasoning.effort) never rules a provider out.
+    without_thinking: MessagesRequest | None = None
+
+
+# orjson reads 1024 levels of nesting but writes only 254; Python's own recursion stops near 1000.
+TOO_DEEP_MESSAGE = ("request body nests too deeply to be forwarded: the load balancer re-encodes JSON "
+                    "of at most 254 levels of nested arrays and objects")
+
+
+@contextmanager
+def reencoding_client_body() -> Iterator[None]:
+    """A client body that cannot be re-encoded or walked (nested too deep) is a 400, not a 500."""
+    try:
+        yield
+    except (orjson.JSONEncodeError, RecursionError) as err:
+        raise InvalidRequest(TOO_DEEP_MESSAGE) from err
 
 
 def decode_json_object(raw: bytes, limits: LimitsConfig) -> dict:
@@ -98,4 +119,5 @@ def _json_type(value: object) -> str:
 def estimate_input_tokens(body: dict) -> int:
     """A rough token count (about four bytes a token) for backends that cannot count."""
     counted = {key: body.get(key) for key in ("system", "messages", "tools")}
-    return max(1, len(orjson.dumps(counted)) // 4)
+    with reencoding_client_body():
+        return max(1, len(orjson.dumps(counted)) // 4)

@@ -1,11 +1,14 @@
 """The project's exception tree and the Anthropic error body.
 
 Every failure a client can see is one of these types; `routes.py` has the single handler
-that turns them into `{"type": "error", "error": {...}}` responses. `upstream.py` is the
-only place that converts `requests` exceptions into `UpstreamError`s.
+that turns them into `{"type": "error", "error": {...}}` responses. `providers/http_client.py`
+is the only place that converts `requests` exceptions into `UpstreamError`s (and a local
+resource shortage into `LocalResourceExhausted`).
 """
 
 from __future__ import annotations
+
+from typing import Mapping
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -44,6 +47,7 @@ class LoadBalancerError(Exception):
     """An error answered to the client with `status` and an Anthropic error body."""
 
     status = 500
+    code: str | None = None  # the OpenAI error code, for the OpenAI front doors
 
     def __init__(self, message: str, *, status: int | None = None,
                  error_type: str | None = None, headers: dict | None = None) -> None:
@@ -89,6 +93,12 @@ class RequestTooLarge(LoadBalancerError):
     status = 413
 
 
+class ClientTimeout(LoadBalancerError):
+    """The client sent its request headers or body too slowly (408)."""
+
+    status = 408
+
+
 class RateLimited(LoadBalancerError):
     """A client key went over its requests-per-minute limit (429)."""
 
@@ -96,19 +106,33 @@ class RateLimited(LoadBalancerError):
 
 
 class NoProviderForModel(LoadBalancerError):
-    """No configured provider serves the requested model (503)."""
+    """No configured provider serves the requested model (404, as Anthropic and OpenAI answer).
 
-    status = 503
+    Never a 5xx: the SDKs retry those, and no retry can make an unknown model known.
+    """
 
-    def __init__(self, message: str, **kwargs) -> None:
-        kwargs.setdefault("error_type", "api_error")
-        super().__init__(message, **kwargs)
+    status = 404
+    code = "model_not_found"
 
 
 class AllProvidersFailed(LoadBalancerError):
     """Every eligible provider failed; the status is one the clients retry."""
 
     status = 529
+
+
+class LocalResourceExhausted(LoadBalancerError):
+    """The load balancer itself ran out of something (file descriptors, memory) while
+    contacting a provider: its own fault, so no provider is blamed and the client may retry."""
+
+    status = 503
+
+    def __init__(self, provider: str, reason: str) -> None:
+        super().__init__(
+            f"the load balancer ran out of a local resource ({reason}) while connecting to provider "
+            f"{provider}; this is the load balancer's fault, not the provider's; retry shortly",
+            headers={"retry-after": "1"})
+        self.provider = provider
 
 
 class UpstreamError(Exception):
@@ -159,11 +183,26 @@ class UpstreamBadResponse(UpstreamError):
     kind = "bad_response"
 
 
+class UpstreamCredentialsError(UpstreamError):
+    """The load balancer could not get the credentials to sign or authorise a request
+    (no AWS credentials found, a Google token refresh refused or unreachable)."""
+
+    kind = "credentials_error"
+
+
 class UpstreamHTTPError(UpstreamError):
-    """The provider answered with an error status."""
+    """The provider answered with an error status; `headers` are the answer's (some
+    providers name the error in a header, e.g. AWS's x-amzn-ErrorType)."""
 
     kind = "http_error"
 
-    def __init__(self, provider: str, message: str, **kwargs) -> None:
+    def __init__(self, provider: str, message: str, *, headers: Mapping[str, str] | None = None,
+                 **kwargs) -> None:
         super().__init__(provider, message, **kwargs)
         self.retryable = self.status in RETRYABLE_STATUSES
+        self.headers = dict(headers or {})
+
+    def header(self, name: str) -> str | None:
+        """One header of the error answer, case-insensitively."""
+        lowered = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == lowered), None)

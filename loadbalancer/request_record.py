@@ -18,11 +18,27 @@ import orjson
 from loadbalancer.toolcalls.rewrite import ToolCallStats
 
 log = logging.getLogger("loadbalancer.access")
+# Outcomes that say nothing against the provider: it answered, or the attempt never got a verdict.
+NOT_A_FAILURE_OUTCOMES = frozenset({"ok", "pending", "aborted"})
+
+
+MAX_CLIENT_REQUEST_ID_LENGTH = 128
+# RFC 9110 token characters: safe in a header and in a log line, never a space or a quote.
+_TOKEN_CHARACTERS = frozenset("!#$%&'*+-.^_`|~0123456789"
+                              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
 def new_request_id() -> str:
     """A fresh request id (also sent back as `x-request-id`)."""
     return "req_" + uuid.uuid4().hex[:24]
+
+
+def request_id_for(client_value: str | None) -> str:
+    """The client's own `x-request-id` when it is a token of at most 128 characters, else a new one."""
+    if (client_value and len(client_value) <= MAX_CLIENT_REQUEST_ID_LENGTH
+            and all(character in _TOKEN_CHARACTERS for character in client_value)):
+        return client_value
+    return new_request_id()
 
 
 @dataclass
@@ -38,6 +54,11 @@ class Attempt:
         """Record how the attempt ended."""
         self.outcome = outcome
         self.seconds = time.monotonic() - self.started
+
+    @property
+    def failed(self) -> bool:
+        """Whether the provider failed this attempt (a failover, in logs and metrics)."""
+        return self.outcome not in NOT_A_FAILURE_OUTCOMES and not self.outcome.endswith("passed through")
 
 
 @dataclass
@@ -58,6 +79,7 @@ class RequestRecord:
     tool_call_stats: ToolCallStats = field(default_factory=ToolCallStats)
     stream_error: str | None = None
     error: str | None = None
+    dropped_tools: list[str] = field(default_factory=list)  # tools the front door could not offer
     started: float = field(default_factory=time.monotonic)
     json_format: bool = False
     on_finish: Callable[["RequestRecord"], None] | None = None
@@ -85,16 +107,20 @@ class RequestRecord:
     @property
     def failovers(self) -> int:
         """Attempts that failed before the one that answered."""
-        return sum(1 for attempt in self.attempts if attempt.outcome not in ("ok", "pending")
-                   and not attempt.outcome.endswith("passed through"))
+        return sum(1 for attempt in self.attempts if attempt.failed)
 
     def finish(self) -> None:
         """Write the log line once (a stream calls this when it ends)."""
         if self._done:
             return
         self._done = True
-        if self.on_finish is not None:
-            self.on_finish(self)
+        try:
+            if self.on_finish is not None:
+                self.on_finish(self)
+        except OSError as err:
+            # Metrics files that cannot be written (a full disk, no file descriptors left) are
+            # the load balancer's own trouble: the request and its log line must not suffer.
+            log.warning("request %s: could not record metrics: %s", self.request_id, err)
         log.info("%s", self.format_line())
 
     def fields(self) -> dict:
@@ -109,7 +135,7 @@ class RequestRecord:
             "first_byte_ms": None if self.first_byte_seconds is None else round(self.first_byte_seconds * 1000, 1),
             "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
             "text_tool_calls": {"parsed": stats.parsed, "repaired": stats.repaired, "rejected": stats.rejected},
-            "stream_error": self.stream_error, "error": self.error,
+            "stream_error": self.stream_error, "error": self.error, "dropped_tools": self.dropped_tools,
         }
 
     def format_line(self) -> str:
@@ -133,6 +159,8 @@ class RequestRecord:
             parts.append(f"tokens={self.input_tokens}/{self.output_tokens}")
         if any(tools.values()):
             parts.append("text_tool_calls=parsed:{parsed},repaired:{repaired},rejected:{rejected}".format(**tools))
+        if self.dropped_tools:
+            parts.append("dropped_tools=" + ",".join(self.dropped_tools))
         if self.stream_error:
             parts.append(f"stream_error={self.stream_error!r}")
         if self.error:

@@ -7,12 +7,14 @@ reload never changes the configuration under a request in flight.
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from loadbalancer.routing.balancer import Balancer
+from loadbalancer.secrets import SecretScrubber
 from loadbalancer.settings.changes import describe_changes
 from loadbalancer.settings.records import Config
 from loadbalancer.settings.validation import ConfigError
@@ -25,12 +27,17 @@ log = logging.getLogger("loadbalancer")
 
 @dataclass(frozen=True)
 class Runtime:
-    """One configuration with its balancer, and per enabled provider its interface and client."""
+    """One configuration with its balancer, and per enabled provider its interface and client.
+
+    `scrubber` removes every secret of this runtime (and of the one it replaced, whose
+    requests may still be running) from whatever leaves the service.
+    """
 
     config: Config
     balancer: Balancer
     clients: dict[str, ProviderClient]
     providers: dict[str, Provider]
+    scrubber: SecretScrubber
 
     @classmethod
     def build(cls, config: Config, previous: "Runtime | None" = None) -> "Runtime":
@@ -51,13 +58,37 @@ class Runtime:
                 providers[provider.name] = build_provider(provider)
         if previous is not None:
             balancer.carry_state_from(previous.balancer)
-        return cls(config, balancer, clients, providers)
+        retired = tuple(previous.own_secret_values()) if previous is not None else ()
+        scrubber = SecretScrubber(lambda: (*configured_secrets(config, providers), *retired))
+        return cls(config, balancer, clients, providers, scrubber)
+
+    def own_secret_values(self) -> Iterator[str]:
+        """Every secret of this configuration as it is now (not those of the one it replaced)."""
+        return configured_secrets(self.config, self.providers)
 
     def retire(self, successor: "Runtime") -> None:
         """Close the sessions the successor no longer uses (idle pooled connections only)."""
         for name, client in self.clients.items():
             if successor.clients.get(name) is not client:
                 client.close()
+
+
+def configured_secrets(config: Config, providers: dict[str, Provider]) -> Iterator[str]:
+    """Client keys, every provider's own secrets, and the header values of disabled providers."""
+    for client in config.auth.api_keys:
+        yield client.key
+    for provider in providers.values():
+        yield from provider.secret_values()
+    for provider in config.providers:
+        yield from (value for _, value in provider.headers)
+
+
+class ReloadOutcome(enum.Enum):
+    """What a reload did with the file it read."""
+
+    APPLIED = "applied"
+    UNCHANGED = "valid, nothing changed"
+    REJECTED = "unreadable or invalid: the running configuration stays"
 
 
 class RuntimeHolder:
@@ -79,18 +110,23 @@ class RuntimeHolder:
 
     def reload(self, path: str) -> bool:
         """Re-read `path`; apply it if valid, else keep the old one. True when applied."""
+        return self.try_reload(path) is ReloadOutcome.APPLIED
+
+    def try_reload(self, path: str, *, log_rejection: bool = True) -> ReloadOutcome:
+        """Re-read `path` and apply it if valid and different; say which of the three happened."""
         with self._lock:
             old = self._runtime
             try:
                 config = self._loader(path)
             except ConfigError as err:
-                log.error("config reload rejected, keeping the running configuration: %s", err)
-                return False
+                if log_rejection:
+                    log.error("config reload rejected, keeping the running configuration: %s", err)
+                return ReloadOutcome.REJECTED
             changes = describe_changes(old.config, config)
             if not changes:
-                return False
+                return ReloadOutcome.UNCHANGED
             new = Runtime.build(config, previous=old)
             self._runtime = new
             log.info("config reloaded from %s: %s", path, "; ".join(changes))
             old.retire(new)
-            return True
+            return ReloadOutcome.APPLIED

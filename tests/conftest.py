@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -9,6 +10,11 @@ import pytest
 
 from support.fake_backend import FakeBackend, closed_port
 from support.lb_process import LoadBalancerProcess, anthropic_provider, providers_config
+
+
+# botocore's credential chain ends at the EC2 instance metadata service (169.254.169.254):
+# no test may reach for it, in this process or in the gunicorn processes it starts.
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Iterator
@@ -23,7 +22,8 @@ from typing import Iterator
 import pytest
 
 from support.fake_backend import FakeBackend, anthropic_stream, openai_stream
-from support.lb_process import REPO_ROOT, LoadBalancerProcess, anthropic_provider, openai_provider, providers_config
+from support.installed_tools import installed_tool
+from support.lb_process import LoadBalancerProcess, anthropic_provider, openai_provider, providers_config
 
 pytestmark = pytest.mark.integration
 
@@ -31,16 +31,9 @@ CLAUDE_RUN_TIMEOUT = 120
 SECRET_LINE = "the answer is 42"
 
 
-def claude_binary() -> str | None:
-    """The claude CLI: $CLAUDE_CODE_BIN, the copy .ci/run installs, or one on PATH."""
-    candidates = [os.environ.get("CLAUDE_CODE_BIN"),
-                  str(REPO_ROOT / ".tools/node_modules/.bin/claude"), shutil.which("claude")]
-    return next((path for path in candidates if path and os.access(path, os.X_OK)), None)
-
-
 @pytest.fixture(scope="module")
 def claude() -> str:
-    binary = claude_binary()
+    binary = installed_tool("CLAUDE_CODE_BIN", "claude")
     if binary is None:
         pytest.skip("Claude Code is not installed: npm install --prefix .tools "
                     "@anthropic-ai/claude-code (as .ci/run does) to run the real-client test")

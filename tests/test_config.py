@@ -59,9 +59,10 @@ def test_minimal_file_loads_with_every_default(tmp_path: Path) -> None:
     only = config.providers[0]
     assert only.enabled and only.disabled_reason is None
     assert (only.models, only.priority, only.weight, only.tool_calls) == ((), 1, 1, "auto")
-    assert only.timeout == Timeout(connect=5.0, read=300.0, idle=60.0)
+    assert only.timeout == Timeout(connect=5.0, read=300.0, idle=60.0, first_byte=60.0, total=600.0)
     assert only.capabilities == Capabilities(None, None, True, True)
     assert (only.max_tool_name_length, only.health_path, only.health_paid_probe) == (64, None, False)
+    assert only.reasoning_content == "auto"
     assert config.auth == AuthConfig(api_keys=())
     assert config.routing == RoutingConfig("priority", True, 300.0, 4, 600.0, 10.0, 300.0, 3, 15.0)
     assert config.limits == LimitsConfig(32 * 1024 * 1024, 100_000, 64 * 1024)
@@ -71,11 +72,11 @@ def test_minimal_file_loads_with_every_default(tmp_path: Path) -> None:
 def test_every_field_is_read() -> None:
     entry = provider(
         type="openai", base_url="http://127.0.0.1:8000/v1", models={"big": "qwen", "claude-*": "*"},
-        priority=2, weight=3, timeout={"connect": 1, "read": 2.5, "idle": 3},
+        priority=2, weight=3, timeout={"connect": 1, "read": 2.5, "idle": 3, "first_byte": 4, "total": 5},
         headers={"X-Title": "lb", "anthropic-beta": "a,b"}, tool_calls="hermes",
         capabilities={"max_context_tokens": 1000, "max_output_tokens": 100, "images": False,
                       "thinking": False},
-        max_tool_name_length=40, health={"path": "/health", "paid_probe": True})
+        max_tool_name_length=40, reasoning_content="send", health={"path": "/health", "paid_probe": True})
     config = parse(document(
         entry,
         auth={"api_keys": ["k1", {"name": "g3", "key": "k2", "requests_per_minute": 600}]},
@@ -87,9 +88,9 @@ def test_every_field_is_read() -> None:
     assert config.providers[0] == ProviderConfig(
         name="main", type="openai", base_url="http://127.0.0.1:8000/v1", api_key="sk-literal",
         models=(ModelRoute("big", "qwen"), ModelRoute("claude-*", "*")), priority=2, weight=3,
-        timeout=Timeout(1.0, 2.5, 3.0), headers=(("X-Title", "lb"), ("anthropic-beta", "a,b")),
+        timeout=Timeout(1.0, 2.5, 3.0, 4.0, 5.0), headers=(("X-Title", "lb"), ("anthropic-beta", "a,b")),
         tool_calls="hermes", capabilities=Capabilities(1000, 100, False, False),
-        max_tool_name_length=40, health_path="/health", health_paid_probe=True)
+        max_tool_name_length=40, reasoning_content="send", health_path="/health", health_paid_probe=True)
     assert config.auth.api_keys == (ClientKey("client-1", "k1"), ClientKey("g3", "k2", 600))
     assert config.routing == RoutingConfig("latency", False, 60.0, 2, 30.0, 0.0, 5.0, 1, 0.0)
     assert config.limits == LimitsConfig(10, 20, 30)
@@ -345,8 +346,10 @@ ERROR_CASES = [
      "providers[1].timeout.idle"),
     (["providers", 1, "timeout", "idle"], True, "expected a number, got boolean",
      "providers[1].timeout.idle"),
-    (["providers", 1, "timeout", "total"], 1, "unknown key 'total'; allowed keys: connect, idle, read",
-     "providers[1].timeout.total"),
+    (["providers", 1, "timeout", "totl"], 1,
+     "unknown key 'totl'; allowed keys: connect, first_byte, idle, read, total", "providers[1].timeout.totl"),
+    (["providers", 1, "timeout", "first_byte"], 0, "must be > 0, got 0", "providers[1].timeout.first_byte"),
+    (["providers", 1, "timeout", "total"], "600", "expected a number, got string", "providers[1].timeout.total"),
     (["providers", 0, "headers"], {"x-api-key": "k"}, "cannot be configured",
      'providers[0].headers["x-api-key"]'),
     (["providers", 0, "headers"], {"Authorization": "Bearer k"}, "cannot be configured",
@@ -382,6 +385,9 @@ ERROR_CASES = [
      "providers[0].health.paid_probe"),
     (["providers", 0, "health", "interval"], 1, "unknown key 'interval'",
      "providers[0].health.interval"),
+    (["providers", 0, "reasoning_content"], "always",
+     "unknown reasoning_content mode 'always'; allowed: auto, send, drop", "providers[0].reasoning_content"),
+    (["providers", 0, "reasoning_content"], False, "expected a string", "providers[0].reasoning_content"),
     # auth
     (["auth", "api_keys"], "k", "expected an array, got string", "auth.api_keys"),
     (["auth", "api_keys"], ["ok", 5], 'expected a key string or an object with "key"',

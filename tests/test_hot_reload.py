@@ -21,6 +21,7 @@ import requests
 from config import load_config
 from loadbalancer.ops.config_watch import ConfigWatcher
 from loadbalancer.runtime import Runtime, RuntimeHolder
+from loadbalancer.settings.validation import Location
 from support.fake_backend import FakeBackend, anthropic_message, anthropic_stream, closed_port
 from support.fault_behaviours import read_events
 from support.lb_process import LoadBalancerProcess, anthropic_provider, providers_config, write_json_atomically
@@ -170,6 +171,54 @@ def test_the_watcher_skips_a_broken_file_then_applies_the_fixed_one(holder: Runt
     rewrite(config_path, providers_config(provider("z")))
     assert watcher.check_once() is True
     assert [p.name for p in holder.current.config.providers] == ["z"]
+
+
+class PermissionSwitch:
+    """A loader that fails like load_config on a `chmod 000` file while `denied` is set.
+
+    The suite runs as root in CI, and root reads a file whatever its mode: the denial is
+    simulated where load_config would report it, so the file's signature never moves.
+    """
+
+    def __init__(self) -> None:
+        self.denied = False
+        self.calls = 0
+
+    def __call__(self, path: str) -> Any:
+        self.calls += 1
+        if self.denied:
+            raise Location(path).error("cannot read file: Permission denied")  # as read_json_file says it
+        return load_config(path)
+
+
+def test_a_file_that_becomes_readable_without_changing_is_still_loaded(config_path: Path,
+                                                                      log_lines: list[str]) -> None:
+    loader = PermissionSwitch()
+    holder = RuntimeHolder(Runtime.build(load_config(config_path)), loader=loader)
+    watcher = ConfigWatcher(str(config_path), holder, poll_seconds=60)
+    loader.denied = True  # chmod 000, then the edit
+    rewrite(config_path, providers_config(provider("edited")))
+    assert watcher.check_once() is False
+    assert watcher.check_once() is False  # still unreadable: tried again, not taken as read
+    assert [p.name for p in holder.current.config.providers] == ["a", "b"]
+    loader.denied = False  # chmod 644: mtime, size and inode stay as they are
+    assert watcher.check_once() is True
+    assert [p.name for p in holder.current.config.providers] == ["edited"]
+    assert sum("config reload rejected" in line for line in log_lines) == 1  # said once, not every poll
+    calls = loader.calls
+    assert watcher.check_once() is False and loader.calls == calls  # loaded: no more reads
+
+
+def test_a_broken_file_is_retried_until_it_loads_and_its_rejection_said_once(
+        holder: RuntimeHolder, config_path: Path, log_lines: list[str]) -> None:
+    watcher = ConfigWatcher(str(config_path), holder, poll_seconds=60)
+    config_path.write_text('{"providers": [')
+    for _ in range(3):
+        assert watcher.check_once() is False
+    assert sum("config reload rejected" in line for line in log_lines) == 1
+    config_path.write_text('{"providers": []}')  # another broken version is said again
+    assert watcher.check_once() is False
+    assert sum("config reload rejected" in line for line in log_lines) == 2
 
 
 def test_the_watcher_ignores_a_vanished_file(holder: RuntimeHolder, config_path: Path) -> None:

@@ -27,7 +27,7 @@ from support.lb_process import (
     providers_config, write_json_atomically,
 )
 from support.service_rig import (
-    CLIENT_TIMEOUT, anthropic_error_of, anthropic_sdk, provider_states, wait_until_rested,
+    CLIENT_TIMEOUT, anthropic_error_of, anthropic_sdk, openai_sdk, provider_states, wait_until_rested,
 )
 from support.sse_validation import check_anthropic_stream, iter_timed_frames
 
@@ -349,20 +349,30 @@ def test_sdk_count_tokens(main: Rig) -> None:
         assert client.messages.count_tokens(model="claude-test-1", messages=BODY["messages"]).input_tokens == 42
 
 
+# The exact name of "dead" (unreachable, so it reports nothing), and what primary and secondary report.
+LISTED_MODELS = ["claude-refused", "claude-test-1", "claude-test-2"]
+
+
 def test_models_in_anthropic_format(main: Rig) -> None:
     response = requests.get(main.lb.url + "/v1/models", headers={"anthropic-version": "2023-06-01"}, timeout=TIMEOUT)
     listing = response.json()
-    assert [model["id"] for model in listing["data"]] == ["claude-refused"]
+    assert [model["id"] for model in listing["data"]] == LISTED_MODELS
     assert listing["data"][0]["type"] == "model" and listing["has_more"] is False
+    assert [model["providers"] for model in listing["data"]] == [["dead", "primary", "secondary"],
+                                                               ["primary", "secondary"], ["primary", "secondary"]]
     with anthropic_sdk(main.lb) as client:
-        assert [model.id for model in client.models.list()] == ["claude-refused"]
+        assert [model.id for model in client.models.list(limit=1)] == LISTED_MODELS  # the SDK pages through
+        assert client.models.retrieve("claude-test-2").id == "claude-test-2"
+        assert client.models.retrieve("claude-by-glob").id == "claude-by-glob"  # primary's claude-* serves it
 
 
 def test_models_in_openai_format_for_bearer_clients(main: Rig) -> None:
     response = requests.get(main.lb.url + "/v1/models", headers={"authorization": "Bearer x"}, timeout=TIMEOUT)
     listing = response.json()
     assert listing["object"] == "list"
-    assert listing["data"][0]["id"] == "claude-refused" and listing["data"][0]["object"] == "model"
+    assert [model["id"] for model in listing["data"]] == LISTED_MODELS and listing["data"][0]["object"] == "model"
+    with openai_sdk(main.lb) as client:
+        assert client.models.retrieve("claude-test-1").id == "claude-test-1"
 
 
 def test_every_answer_carries_a_request_id(main: Rig) -> None:
@@ -442,12 +452,25 @@ def test_a_chunked_body_is_held_to_the_same_limit(strict: Rig, size: int, status
     assert response.status_code == status, response.text
 
 
-def test_unknown_model_is_503_naming_the_configured_models(strict: Rig) -> None:
+def test_unknown_model_is_404_naming_the_configured_models(strict: Rig) -> None:
+    # Anthropic's own answer; never a 5xx, which the SDKs would retry three times for nothing.
     response = strict.post(body={**BODY, "model": "gpt-4o"}, headers=AUTHORIZED)
-    assert response.status_code == 503
-    message = anthropic_error_of(response)["message"]
-    assert "gpt-4o" in message and "claude-*" in message
+    assert response.status_code == 404
+    error = anthropic_error_of(response)
+    assert error["type"] == "not_found_error"
+    assert "gpt-4o" in error["message"] and "claude-*" in error["message"]
     assert strict.first.requests == []
+
+
+def test_models_behind_a_glob_are_what_the_providers_report(strict: Rig) -> None:
+    listing = requests.get(strict.lb.url + "/v1/models", headers=AUTHORIZED, timeout=TIMEOUT).json()
+    assert [(model["id"], model["providers"]) for model in listing["data"]] == [
+        ("claude-test-1", ["first", "second"]), ("claude-test-2", ["first", "second"])]
+    unknown = requests.get(strict.lb.url + "/v1/models/gpt-4o", headers=AUTHORIZED, timeout=TIMEOUT)
+    assert unknown.status_code == 404 and anthropic_error_of(unknown)["type"] == "not_found_error"
+    openai_unknown = requests.get(strict.lb.url + "/v1/models/gpt-4o", timeout=TIMEOUT,
+                                  headers={"authorization": f"Bearer {CLIENT_KEY}"})
+    assert openai_unknown.status_code == 404 and openai_unknown.json()["error"]["code"] == "model_not_found"
 
 
 def test_unknown_path_is_a_json_404_listing_the_endpoints(strict: Rig) -> None:

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+import anthropic
+import openai
 import pytest
 import requests
 
@@ -329,3 +331,38 @@ def test_front_door_fails_over_from_openai_to_anthropic(rig: Rig) -> None:
             model="claude-test-1", messages=[{"role": "user", "content": "hi"}])
     assert raw.headers["x-lb-provider"] == "an"
     assert raw.parse().choices[0].message.content == "Hello"
+
+
+# --- unknown models -------------------------------------------------------------------------------------
+
+def test_an_unknown_model_is_a_404_the_sdks_do_not_retry(rig: Rig) -> None:
+    with anthropic.Anthropic(base_url=rig.lb.url, api_key="k", max_retries=2, timeout=TIMEOUT) as client:
+        with pytest.raises(anthropic.NotFoundError) as caught:
+            client.messages.create(**{**BODY, "model": "nobody-serves-this-1"})
+    assert caught.value.body["error"]["type"] == "not_found_error"
+    with openai_sdk(rig.lb) as client, pytest.raises(openai.NotFoundError) as not_found:
+        client.with_options(max_retries=2).chat.completions.create(
+            model="nobody-serves-this-2", messages=[{"role": "user", "content": "hi"}])
+    assert not_found.value.body["code"] == "model_not_found"
+    log = rig.lb.log_text()
+    assert log.count("model=nobody-serves-this-1 ") == 1 and log.count("model=nobody-serves-this-2 ") == 1
+
+
+# --- reasoning round trip (DeepSeek thinking mode, Kimi K2 Thinking) ---------------------------------
+
+def test_a_thinking_backends_reasoning_comes_back_with_its_tool_call(rig: Rig) -> None:
+    # The client asked for no thinking, but the backend refuses the next turn of a tool loop
+    # without its reasoning: the client gets it as a thinking block and sends it back.
+    rig.openai_backend.queue(openai_stream([], reasoning_chunks=["I need ", "the file."], tool_calls=[READ_CALL]),
+                             openai_completion("It is the main module."))
+    with anthropic_sdk(rig.lb) as client:
+        with client.messages.stream(**BODY, tools=TOOLS) as stream:
+            first = stream.get_final_message()
+        assert [block.type for block in first.content] == ["thinking", "tool_use"]
+        call = first.content[-1]
+        history = [*BODY["messages"], {"role": "assistant", "content": [block.model_dump() for block in first.content]},
+                   {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "x"}]}]
+        client.messages.create(**{**BODY, "messages": history}, tools=TOOLS)
+    assistant = next(message for message in rig.chat_requests()[-1].json["messages"] if message["role"] == "assistant")
+    assert assistant["reasoning_content"] == "I need the file."
+    assert "signature" not in json.dumps(assistant)

@@ -217,3 +217,30 @@ def test_tool_use_arguments_are_json_text() -> None:
         {"type": "tool_use", "id": "t", "name": "write_file", "input": {"content": "line\n\"q\""}}]}]
     arguments = translate(messages)["messages"][0]["tool_calls"][0]["function"]["arguments"]
     assert json.loads(arguments) == {"content": "line\n\"q\""}
+
+
+THOUGHT = {"type": "thinking", "thinking": "I should read it.", "signature": "anthropic-signature"}
+UNSIGNED = {"type": "thinking", "thinking": "Then answer.", "signature": ""}
+REDACTED = {"type": "redacted_thinking", "data": "opaque-anthropic-data"}
+CALL = {"type": "tool_use", "id": "call_1", "name": "read_file", "input": {"file_path": "a"}}
+REASONING_HISTORY = [
+    user(text("read a")),
+    {"role": "assistant", "content": [THOUGHT, REDACTED, CALL]},
+    user({"type": "tool_result", "tool_use_id": "call_1", "content": "A"}),
+    {"role": "assistant", "content": [UNSIGNED, text("It says A.")]},
+    user(text("thanks")),
+]
+
+
+@pytest.mark.parametrize("mode, expected", [
+    ("auto", ["I should read it.", None]),            # the tool-call turn only: what DeepSeek and Kimi need
+    ("send", ["I should read it.", "Then answer."]),
+    ("drop", [None, None]),
+])
+def test_earlier_thinking_goes_back_as_reasoning_content_as_the_mode_says(mode, expected) -> None:
+    body, _ = anthropic_to_openai_request({"model": "m", "max_tokens": 10, "messages": REASONING_HISTORY,
+                                           "tools": [READ_TOOL]}, "deepseek-reasoner", reasoning_content=mode)
+    assistants = [message for message in body["messages"] if message["role"] == "assistant"]
+    assert [message.get("reasoning_content") for message in assistants] == expected
+    sent = json.dumps(body)
+    assert "anthropic-signature" not in sent and "opaque-anthropic-data" not in sent

@@ -13,12 +13,14 @@ from typing import Iterator, Mapping
 
 import orjson
 
-from loadbalancer.client_request import decode_json_object, parse_messages_request
+from loadbalancer.client_request import decode_json_object, parse_messages_request, reencoding_client_body
 from loadbalancer.errors import InvalidRequest, LoadBalancerError
+from loadbalancer.providers.base import UNREADABLE_ANSWER_ERRORS
 from loadbalancer.request_record import RequestRecord
 from loadbalancer.routing.failover import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, ProxyResult, forward_to_provider
 from loadbalancer.runtime import Runtime
-from loadbalancer.sse import SSEDecoder, encode_data
+from loadbalancer.frontdoors.answer_events import PING_COMMENT, event_batches, stream_frames
+from loadbalancer.sse import encode_data
 from loadbalancer.translation.chat_to_messages_request import openai_to_anthropic_request
 from loadbalancer.translation.messages_to_chat_answer import (AnthropicToOpenAIStream, anthropic_to_openai_response,
                                                              openai_error_body)
@@ -31,11 +33,12 @@ def forward_chat_completion(runtime: Runtime, raw: bytes, client_headers: Mappin
     """Serve one OpenAI chat completion request from the configured providers."""
     limits = runtime.config.limits
     body = decode_json_object(raw, limits)
-    try:
-        anthropic_body = openai_to_anthropic_request(body)
-    except ValueError as err:
-        raise InvalidRequest(str(err)) from err
-    request = parse_messages_request(orjson.dumps(anthropic_body), limits)
+    with reencoding_client_body():
+        try:
+            anthropic_body = openai_to_anthropic_request(body)
+        except ValueError as err:
+            raise InvalidRequest(str(err)) from err
+        request = parse_messages_request(orjson.dumps(anthropic_body), limits)
     request = dataclasses.replace(request, openai_body=body)
     record.model, record.stream = request.model, request.stream
     result = forward_to_provider(runtime, request, client_headers, record)
@@ -46,39 +49,52 @@ def forward_chat_completion(runtime: Runtime, raw: bytes, client_headers: Mappin
     include_usage = bool((body.get("stream_options") or {}).get("include_usage")) \
         if isinstance(body.get("stream_options"), dict) else False
     if not request.stream:
-        message = orjson.loads(result.body)
-        translated = anthropic_to_openai_response(message, request.model)
+        try:
+            translated = anthropic_to_openai_response(orjson.loads(result.body), request.model)
+        except UNREADABLE_ANSWER_ERRORS as err:
+            raise LoadBalancerError(f"provider {result.provider}'s answer could not be translated into a chat "
+                                    f"completion ({type(err).__name__})", status=502) from err
         return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, orjson.dumps(translated),
                            result.provider, "openai")
-    frames = iter([result.body]) if isinstance(result.body, bytes) else result.body
-    chunks = _openai_chunks(frames, AnthropicToOpenAIStream(request.model, include_usage))
+    chunks = _openai_chunks(stream_frames(result.body), AnthropicToOpenAIStream(request.model, include_usage))
     return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE, "cache-control": "no-cache"},
                        chunks, result.provider, "openai")
 
 
 def _openai_chunks(frames: Iterator[bytes], converter: AnthropicToOpenAIStream) -> Iterator[bytes]:
-    """Anthropic SSE bytes in, OpenAI `data:` chunks out, ending with [DONE]."""
-    decoder = SSEDecoder()
+    """Anthropic SSE bytes in, OpenAI `data:` chunks out, ending with [DONE].
+
+    A frame that cannot be translated ends the stream with an error chunk, never a cut.
+    """
+    batches = event_batches(frames)
     try:
-        for data in frames:
-            out = []
-            for frame in decoder.feed(data):
-                if frame.event == "ping":
-                    out.append(b": ping\n\n")  # an SSE comment keeps the connection alive
-                    continue
-                for chunk in converter.feed(frame.json()):
-                    out.append(encode_data(chunk))
-                    if "error" in chunk:
-                        out.append(DONE_FRAME)
-                        yield b"".join(out)
-                        return
-            if out:
-                yield b"".join(out)
-        yield b"".join(encode_data(chunk) for chunk in converter.finish()) + DONE_FRAME
+        try:
+            yield from _translated_chunks(batches, converter)
+        except UNREADABLE_ANSWER_ERRORS as err:
+            error = openai_error_body(502, "the provider's stream could not be translated into chat "
+                                      f"completion chunks ({type(err).__name__})", "api_error")
+            yield encode_data(error) + DONE_FRAME
     finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
+        batches.close()
+
+
+def _translated_chunks(batches: Iterator[list[dict | None]], converter: AnthropicToOpenAIStream) -> Iterator[bytes]:
+    """The chunks of each batch of Anthropic events; an error chunk ends the stream."""
+    for batch in batches:
+        out = []
+        for event in batch:
+            if event is None:
+                out.append(PING_COMMENT)
+                continue
+            for chunk in converter.feed(event):
+                out.append(encode_data(chunk))
+                if "error" in chunk:
+                    out.append(DONE_FRAME)
+                    yield b"".join(out)
+                    return
+        if out:
+            yield b"".join(out)
+    yield b"".join(encode_data(chunk) for chunk in converter.finish()) + DONE_FRAME
 
 
 def _error_result(result: ProxyResult) -> ProxyResult:
@@ -94,4 +110,6 @@ def _error_result(result: ProxyResult) -> ProxyResult:
 
 def openai_error_response_body(err: LoadBalancerError) -> dict:
     """The front door's body for one of our own errors."""
+    if err.code is not None:
+        return {"error": {"message": err.message, "type": "invalid_request_error", "param": None, "code": err.code}}
     return openai_error_body(err.status, err.message, err.error_type)

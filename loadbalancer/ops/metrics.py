@@ -3,7 +3,7 @@
 Under gunicorn every worker is its own process, so prometheus-client runs in multiprocess
 mode: `gunicorn.conf.py` points `PROMETHEUS_MULTIPROC_DIR` at an empty directory before any
 process imports prometheus_client, each worker writes its samples there, and `/metrics`
-merges them. Without that variable (unit tests, `flask run`) metrics are per process.
+merges them (a dead worker's files are folded into aggregates: `metrics_files.py`). Without that variable (unit tests, `flask run`) metrics are per process.
 Labels carry provider, model and client *names*; never a key.
 """
 
@@ -15,8 +15,8 @@ from typing import Callable
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge,
                                Histogram, generate_latest)
-from prometheus_client import multiprocess
 
+from loadbalancer.ops.metrics_files import LockedMultiProcessCollector
 from loadbalancer.routing.balancer import ProviderSnapshot
 from loadbalancer.request_record import RequestRecord
 
@@ -89,7 +89,7 @@ class Metrics:
                              record.client or NO_LABEL).inc()
         for attempt in record.attempts:
             self.attempts.labels(attempt.provider, attempt.outcome).inc()
-            if attempt.outcome not in ("ok", "pending") and not attempt.outcome.endswith("passed through"):
+            if attempt.failed:
                 self.failovers.labels(attempt.provider, attempt.outcome).inc()
         if record.attempts:
             self.latency.labels(provider).observe(record.elapsed_seconds)
@@ -118,7 +118,7 @@ class Metrics:
         if directory is None:
             return self.registry
         merged = CollectorRegistry()
-        multiprocess.MultiProcessCollector(merged, path=directory)
+        LockedMultiProcessCollector(merged, path=directory)
         return merged
 
     def exposition(self) -> bytes:

@@ -13,8 +13,8 @@ import orjson
 
 from loadbalancer.client_request import MessagesRequest
 from loadbalancer.errors import UpstreamBadResponse, UpstreamHTTPError, error_body, error_type_for
-from loadbalancer.providers.base import (MessageAnswer, Provider, UpstreamRequest, int_or_zero,
-                                         paid_probe_body)
+from loadbalancer.providers.base import (MessageAnswer, Provider, UpstreamRequest, decode_answer_object,
+                                         int_or_zero, paid_probe_body)
 from loadbalancer.providers.stream_pipeline import AnthropicStreamPipeline
 from loadbalancer.settings.records import ProviderConfig
 from loadbalancer.toolcalls.rewrite import ToolCallStats, ToolCallStreamRewriter, rewrite_message
@@ -66,17 +66,16 @@ class AnthropicProvider(Provider):
 
     def _body(self, request: MessagesRequest) -> bytes:
         provider_model = self.config.model_for(request.model) or request.model
-        if provider_model == request.model:
+        unsigned = has_unsigned_thinking(request.body)
+        if provider_model == request.model and not unsigned:
             return request.raw  # nothing to change: the client's bytes as they came
-        return orjson.dumps({**request.body, "model": provider_model})
+        body = without_unsigned_thinking(request.body) if unsigned else request.body
+        return orjson.dumps({**body, "model": provider_model})
 
     def decode_message(self, request: MessagesRequest, body: bytes,
                        upstream: UpstreamRequest) -> MessageAnswer:
         """Check the answer is a message; rewrite text tool calls when the request has tools."""
-        data = decode_answer_object(self.name, body)
-        if data.get("type") != "message" or not isinstance(data.get("content"), list):
-            raise UpstreamBadResponse(self.name, "answer is not an Anthropic message")
-        return finish_anthropic_message(self.config, request, data, body, changed=False)
+        return decode_anthropic_message(self.config, request, body)
 
     def stream_pipeline(self, request: MessagesRequest, upstream: UpstreamRequest) -> AnthropicStreamPipeline:
         """Raw forwarding, or the tool-call rewriter when the request has tools."""
@@ -109,18 +108,38 @@ def anthropic_headers(provider: ProviderConfig, client_headers: Mapping[str, str
     return headers
 
 
-def decode_answer_object(provider: str, body: bytes) -> dict:
-    """A 2xx body as a JSON object.
+def has_unsigned_thinking(body: dict) -> bool:
+    """Whether the history holds thinking without a signature (an OpenAI-compatible backend's reasoning)."""
+    return any(isinstance(block, dict) and block.get("type") == "thinking" and not block.get("signature")
+               for message in body.get("messages") or () if isinstance(message, dict)
+               and message.get("role") == "assistant" and isinstance(message.get("content"), list)
+               for block in message["content"])
 
-    :raises UpstreamBadResponse: it is not JSON, or not an object.
+
+def without_unsigned_thinking(body: dict) -> dict:
+    """The body without unsigned thinking blocks, which Anthropic refuses; turns left empty go too."""
+    messages = []
+    for message in body["messages"]:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list) and message.get("role") == "assistant":
+            kept = [block for block in content if not (isinstance(block, dict) and block.get("type") == "thinking"
+                                                       and not block.get("signature"))]
+            if not kept:
+                continue
+            message = {**message, "content": kept}
+        messages.append(message)
+    return {**body, "messages": messages}
+
+
+def decode_anthropic_message(provider: ProviderConfig, request: MessagesRequest, body: bytes) -> MessageAnswer:
+    """A 2xx body that must be an Anthropic message, text tool calls rewritten.
+
+    :raises UpstreamBadResponse: it is not an Anthropic message.
     """
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise UpstreamBadResponse(provider, "answered 2xx with a body that is not JSON") from err
-    if not isinstance(data, dict):
-        raise UpstreamBadResponse(provider, "answered 2xx with JSON that is not an object")
-    return data
+    data = decode_answer_object(provider.name, body)
+    if data.get("type") != "message" or not isinstance(data.get("content"), list):
+        raise UpstreamBadResponse(provider.name, "answer is not an Anthropic message")
+    return finish_anthropic_message(provider, request, data, body, changed=False)
 
 
 def tool_call_rewriter(provider: ProviderConfig, request: MessagesRequest) -> ToolCallStreamRewriter | None:

@@ -9,23 +9,33 @@ state of its own, such as a cached access token.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping
 
 import orjson
 
 from loadbalancer.client_request import MessagesRequest
-from loadbalancer.errors import UpstreamHTTPError
+from loadbalancer.errors import UpstreamBadResponse, UpstreamHTTPError, error_body, error_type_for
+from loadbalancer.sse import FrameTooLarge
 from loadbalancer.settings.records import ProviderConfig
+from loadbalancer.settings.validation import Location
 from loadbalancer.toolcalls.rewrite import ToolCallStats
 
 if TYPE_CHECKING:
     from loadbalancer.providers.stream_pipeline import StreamPipeline
     from loadbalancer.translation.tool_names import ToolNameMap
 
-MAX_MODELS_LISTED = 50
+MAX_MODELS_LISTED = 1000  # what a listing probe keeps: enough for OpenRouter's catalogue
+# A provider answering these refused the load balancer's own credentials, never the client's.
+AUTH_FAILURE_STATUSES = frozenset({401, 403})
+# What decoding or translating an answer of unexpected shape raises (FrameTooLarge is a
+# ValueError): each means the provider's answer is bad, not that the service is broken.
+UNREADABLE_ANSWER_ERRORS = (AttributeError, TypeError, KeyError, ValueError, IndexError, RecursionError)
+log = logging.getLogger("loadbalancer")
 
 
 @dataclass(frozen=True)
@@ -62,9 +72,28 @@ class Provider(ABC):
     type_name: ClassVar[str]                      # the `type` in providers.json
     base_url_suffixes: ClassVar[tuple[str, ...]] = ()  # endpoint suffixes users paste; removed
     counts_tokens: ClassVar[bool] = False         # False: count_tokens is estimated locally
+    option_keys: ClassVar[tuple[str, ...]] = ()   # providers.json keys only this type has
+    # Keys whose ${VAR} coming out empty disables the provider, as an unset one does.
+    credential_keys: ClassVar[tuple[str, ...]] = ("api_key",)
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
+
+    # --- configuration -------------------------------------------------------------------
+
+    @classmethod
+    def parse_options(cls, entry: Mapping[str, Any], where: Location) -> Any:
+        """The type's own keys of one providers.json entry (${VAR} already replaced), checked,
+        as a frozen dataclass kept in `ProviderConfig.options`; None for types without any.
+
+        :raises ConfigError: a key of this type is missing, malformed or contradicts another.
+        """
+        return None
+
+    @classmethod
+    def default_base_url(cls, options: Any) -> str | None:
+        """The endpoint used when `base_url` is left out; None makes `base_url` required."""
+        return None
 
     @property
     def name(self) -> str:
@@ -82,6 +111,10 @@ class Provider(ABC):
                              client_headers: Mapping[str, str]) -> UpstreamRequest:
         """The token-counting request; only types with `counts_tokens` implement it."""
         raise NotImplementedError(f"provider type {self.type_name} has no count_tokens endpoint")
+
+    def count_tokens_answer(self, body: bytes) -> bytes:
+        """A 2xx token-counting answer as Anthropic's `{"input_tokens": N}`."""
+        return body
 
     def answers_in_client_dialect(self, request: MessagesRequest) -> bool:
         """Whether the provider's answer goes to the client as it is (no translation at all)."""
@@ -104,8 +137,17 @@ class Provider(ABC):
     # --- errors --------------------------------------------------------------------------
 
     def classify_error(self, err: UpstreamHTTPError) -> FailureKind:
-        """Whom an error answer blames: the client's request (passed on) or the provider (fail over)."""
-        return FailureKind.PROVIDER if err.retryable else FailureKind.CLIENT
+        """Whom an error answer blames: the client's request (passed on), the provider's
+        credentials or the provider itself (both fail over).
+
+        A redirect is the provider's fault too: an API never redirects a well-formed request,
+        and a client must never be sent elsewhere by a provider's answer.
+        """
+        if err.status in AUTH_FAILURE_STATUSES:
+            return FailureKind.AUTH
+        if err.retryable or (err.status is not None and err.status < 400):
+            return FailureKind.PROVIDER
+        return FailureKind.CLIENT
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret this provider holds (keys, header values, tokens), to be scrubbed from
@@ -119,12 +161,21 @@ class Provider(ABC):
 
     def describe_error(self, err: UpstreamHTTPError) -> str:
         """A short description of an error answer for logs and all-failed errors."""
-        _, body = self.error_answer(err)
+        _, body = self.safe_error_answer(err)
         try:
-            message = orjson.loads(body)["error"]["message"]
+            message = str(orjson.loads(body)["error"]["message"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             message = ""
         return f"HTTP {err.status}" + (f" ({message[:200]})" if message else "")
+
+    def safe_error_answer(self, err: UpstreamHTTPError) -> tuple[int, bytes]:
+        """`error_answer`, or a plain error of the same status when the body defeats it."""
+        try:
+            return self.error_answer(err)
+        except UNREADABLE_ANSWER_ERRORS:
+            status = err.status if err.status and err.status >= 400 else 502
+            message = f"provider {self.name} answered HTTP {err.status} with a body that could not be read"
+            return status, orjson.dumps(error_body(error_type_for(status), message))
 
     # --- health --------------------------------------------------------------------------
 
@@ -143,6 +194,45 @@ class Provider(ABC):
             return ()
         ids = [item.get("id") for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
         return tuple(ids[:MAX_MODELS_LISTED])
+
+
+def decode_answer_object(provider: str, body: bytes) -> dict:
+    """A 2xx body as a JSON object.
+
+    :raises UpstreamBadResponse: it is not JSON, or not an object.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise UpstreamBadResponse(provider, "answered 2xx with a body that is not JSON") from err
+    if not isinstance(data, dict):
+        raise UpstreamBadResponse(provider, "answered 2xx with JSON that is not an object")
+    return data
+
+
+@contextmanager
+def reading_answer_of(provider: str) -> Iterator[None]:
+    """Anything unexpected while reading a provider's answer makes it a bad response (failover).
+
+    Only the exception's type goes into the message: its text may quote the answer.
+    """
+    try:
+        yield
+    except FrameTooLarge as err:
+        raise UpstreamBadResponse(provider, str(err)) from err
+    except UNREADABLE_ANSWER_ERRORS as err:
+        log.warning("provider %s sent an answer that could not be read", provider, exc_info=True)
+        raise UpstreamBadResponse(provider, f"answer could not be read ({type(err).__name__})") from err
+
+
+def first_concrete_model(config: ProviderConfig) -> str | None:
+    """The first provider model name the configuration spells out (for probes); None if only globs."""
+    for route in config.models:
+        if not route.is_glob:
+            return route.resolve(route.pattern)
+        if route.target not in ("", "*"):
+            return route.target
+    return None
 
 
 def paid_probe_body(model: str) -> bytes:

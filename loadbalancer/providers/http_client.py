@@ -7,6 +7,7 @@ converted here, and only here, into the `errors.Upstream*` types with the provid
 from __future__ import annotations
 
 import email.utils
+import errno
 import queue
 import socket
 import threading
@@ -20,18 +21,23 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from loadbalancer.settings.records import ProviderConfig
-from loadbalancer.errors import (UpstreamBadResponse, UpstreamConnectError, UpstreamError,
-                    UpstreamHTTPError, UpstreamStreamBroken, UpstreamTimeout)
+from loadbalancer.errors import (LocalResourceExhausted, UpstreamBadResponse, UpstreamConnectError,
+                                 UpstreamError, UpstreamHTTPError, UpstreamStreamBroken, UpstreamTimeout)
 
 DEFAULT_POOL_SIZE = 256
 READ_CHUNK_BYTES = 64 * 1024
 MAX_ERROR_BODY_BYTES = 64 * 1024
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 PING_INTERVAL = 10.0
+MIN_READ_WAIT = 0.001  # a socket timeout of 0 would mean "never wait", not "no time left"
 READER_STOP_SECONDS = 1.0  # how long closing a stream waits for its reader thread to notice
 READER_JOIN_STEP_SECONDS = 0.02
 
 _STREAM_END = object()
+# OS errors that say this process or machine is out of something, whoever it talks to.
+LOCAL_RESOURCE_ERRNOS = {errno.EMFILE: "too many open files", errno.ENFILE: "too many open files in the system",
+                         errno.ENOMEM: "out of memory", errno.ENOBUFS: "no buffer space"}
+CAUSE_CHAIN_LIMIT = 32  # how many wrapped exceptions to look through for the OS error behind them
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -59,6 +65,7 @@ class UpstreamResponse:
     provider: ProviderConfig
     response: requests.Response
     started_at: float
+    deadline: float | None = None  # a non-stream answer must be complete by then (timeout.total)
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -84,9 +91,7 @@ class UpstreamResponse:
 
     def set_read_timeout(self, seconds: float) -> None:
         """Wait at most `seconds` for each further read (the stream idle timeout)."""
-        sock = getattr(getattr(self.response.raw, "connection", None), "sock", None)
-        if sock is not None:
-            sock.settimeout(seconds)
+        _set_socket_timeout(self.response, seconds)
 
     def close(self) -> None:
         """Release the connection (safe to call twice); an unfinished body is shut down first."""
@@ -127,21 +132,27 @@ class ProviderClient:
               stream: bool, read_timeout: float | None = None) -> UpstreamResponse:
         timeout = self.provider.timeout
         started = time.monotonic()
+        # A stream must start within first_byte; a whole non-stream answer must come within total.
+        wait = read_timeout or (timeout.stream_start if stream else min(timeout.read, timeout.total))
+        deadline = None if stream or read_timeout else started + timeout.total
         try:
             response = self.adapter.send(
                 _prepare(method, url, headers, body), stream=True, verify=True, cert=None,
-                proxies={}, timeout=(timeout.connect, read_timeout or timeout.read))
+                proxies={}, timeout=(timeout.connect, wait))
         except (requests.exceptions.ConnectTimeout, requests.exceptions.ConnectionError) as err:
             if isinstance(err, requests.exceptions.ReadTimeout):
-                raise UpstreamTimeout(self.provider.name, "no answer within the read timeout") from err
+                raise UpstreamTimeout(self.provider.name, _no_answer(stream, wait)) from err
+            local = _local_resource_shortage(err)
+            if local is not None:
+                raise LocalResourceExhausted(self.provider.name, local) from err
             raise UpstreamConnectError(self.provider.name, _describe_connect_error(err)) from err
         except requests.exceptions.Timeout as err:
-            raise UpstreamTimeout(self.provider.name, "no answer within the read timeout") from err
+            raise UpstreamTimeout(self.provider.name, _no_answer(stream, wait)) from err
         except requests.exceptions.RequestException as err:
             raise UpstreamConnectError(self.provider.name, f"request failed: {type(err).__name__}") from err
         if response.status_code >= 300:
             raise self._http_error(response)
-        return UpstreamResponse(self.provider, response, started)
+        return UpstreamResponse(self.provider, response, started, deadline)
 
     def _http_error(self, response: requests.Response) -> UpstreamHTTPError:
         """Read a bounded error body and turn the answer into an UpstreamHTTPError."""
@@ -155,12 +166,13 @@ class ProviderClient:
         return UpstreamHTTPError(
             self.provider.name, f"answered HTTP {status}", status=status, body=body,
             retry_after=parse_retry_after(response.headers.get("retry-after")),
-            content_type=response.headers.get("content-type"))
+            content_type=response.headers.get("content-type"), headers=response.headers)
 
     def read_body(self, answer: UpstreamResponse) -> bytes:
-        """The whole (non-stream) body of an answer; closes it."""
+        """The whole (non-stream) body of an answer, by its deadline when it has one; closes it."""
         try:
-            return read_bounded(answer.response, MAX_ANSWER_BYTES, self.provider.name)
+            return read_bounded(answer.response, MAX_ANSWER_BYTES, self.provider.name,
+                                deadline=answer.deadline, read_timeout=self.provider.timeout.read)
         finally:
             answer.close()
 
@@ -261,21 +273,75 @@ def _read_chunk(response: requests.Response, provider: str) -> bytes:
         raise UpstreamStreamBroken(provider, f"stream broke off: {type(err).__name__}") from err
 
 
-def read_bounded(response: requests.Response, limit: int, provider: str) -> bytes:
-    """Read a whole body (decoded), failing when it exceeds `limit` bytes."""
+def read_bounded(response: requests.Response, limit: int, provider: str, *, deadline: float | None = None,
+                 read_timeout: float | None = None) -> bytes:
+    """Read a whole body (decoded), failing when it exceeds `limit` bytes or its deadline.
+
+    read1 returns whatever has arrived, so before each read the socket's wait can be cut to
+    the time left: a provider that trickles its answer byte by byte cannot hold the request
+    past the deadline (a plain read waits to fill its buffer, however long that takes).
+    """
     parts = []
     size = 0
     try:
-        for chunk in response.iter_content(READ_CHUNK_BYTES):
+        while True:
+            _wait_until(response, deadline, read_timeout, provider)
+            chunk = response.raw.read1(READ_CHUNK_BYTES)
+            if not chunk:
+                return b"".join(parts)
             size += len(chunk)
             if size > limit:
                 raise UpstreamBadResponse(provider, f"answer larger than {limit} bytes")
             parts.append(chunk)
-    except requests.exceptions.Timeout as err:
-        raise UpstreamTimeout(provider, "answer body did not arrive within the read timeout") from err
+    except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError) as err:
+        within = "timeout.total" if deadline is not None and time.monotonic() >= deadline else "the read timeout"
+        raise UpstreamTimeout(provider, f"the answer was not complete within {within}") from err
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
         raise UpstreamStreamBroken(provider, f"answer body broke off: {type(err).__name__}") from err
-    return b"".join(parts)
+
+
+def _wait_until(response: requests.Response, deadline: float | None, read_timeout: float | None,
+                provider: str) -> None:
+    """Let the next read wait no longer than the deadline leaves (nor than the read timeout)."""
+    if deadline is None:
+        return
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise UpstreamTimeout(provider, "the answer was not complete within timeout.total")
+    _set_socket_timeout(response, min(left, read_timeout or left))
+
+
+def _set_socket_timeout(response: requests.Response, seconds: float) -> None:
+    """Bound the next reads of an open response (no-op for mocked responses without a socket)."""
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, MIN_READ_WAIT))
+
+
+def _no_answer(stream: bool, wait: float) -> str:
+    """Why a provider that said nothing was given up on."""
+    limit = "timeout.first_byte" if stream else "the read timeout"
+    return f"no answer within {limit} ({wait:g}s)"
+
+
+def _local_resource_shortage(err: BaseException) -> str | None:
+    """What this process ran out of, when an OS error of that kind is behind `err`.
+
+    requests wraps urllib3's error, which wraps the OSError of the failed socket call; the
+    chain is followed through causes, contexts, `reason` and arguments.
+    """
+    pending: list[object] = [err]
+    seen: set[int] = set()
+    while pending and len(seen) < CAUSE_CHAIN_LIMIT:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in LOCAL_RESOURCE_ERRNOS:
+            return LOCAL_RESOURCE_ERRNOS[current.errno]
+        pending.extend([current.__cause__, current.__context__, getattr(current, "reason", None),
+                        *current.args])
+    return None
 
 
 def _describe_connect_error(err: Exception) -> str:

@@ -13,10 +13,9 @@ import orjson
 
 from loadbalancer.client_request import MessagesRequest
 from loadbalancer.errors import UpstreamBadResponse, UpstreamHTTPError
-from loadbalancer.providers.anthropic import (decode_answer_object, finish_anthropic_message,
-                                              tool_call_rewriter)
-from loadbalancer.providers.base import (MessageAnswer, Provider, UpstreamRequest, int_or_zero,
-                                         paid_probe_body)
+from loadbalancer.providers.anthropic import finish_anthropic_message, tool_call_rewriter
+from loadbalancer.providers.base import (MessageAnswer, Provider, UpstreamRequest, decode_answer_object,
+                                         int_or_zero, paid_probe_body)
 from loadbalancer.providers.stream_pipeline import (OpenAIPassthroughPipeline, OpenAIStreamPipeline,
                                                     StreamPipeline)
 from loadbalancer.toolcalls.openai_rewrite import ChatChunkRewriter, rewrite_chat_completion
@@ -55,7 +54,8 @@ class OpenAIProvider(Provider):
             return UpstreamRequest(self.messages_url(), headers,
                                    orjson.dumps({**request.openai_body, "model": provider_model}))
         body, tool_names = anthropic_to_openai_request(
-            request.body, provider_model, max_tool_name_length=self.config.max_tool_name_length)
+            request.body, provider_model, max_tool_name_length=self.config.max_tool_name_length,
+            reasoning_content=self.config.reasoning_content)
         return UpstreamRequest(self.messages_url(), headers, orjson.dumps(body), tool_names)
 
     def _headers(self, stream: bool) -> dict[str, str]:
@@ -84,7 +84,7 @@ class OpenAIProvider(Provider):
             return MessageAnswer(body, stats, (int_or_zero(usage.get("prompt_tokens")),
                                                int_or_zero(usage.get("completion_tokens"))))
         message = openai_to_anthropic_message(data, request.model, upstream.tool_names or ToolNameMap({}),
-                                              thinking_requested=request.wants_thinking)
+                                              thinking_requested=self._shows_reasoning(request))
         return finish_anthropic_message(self.config, request, message, body, changed=True)
 
     def stream_pipeline(self, request: MessagesRequest, upstream: UpstreamRequest) -> StreamPipeline:
@@ -96,12 +96,21 @@ class OpenAIProvider(Provider):
                                              thinking=_asks_for_reasoning(request))
             return OpenAIPassthroughPipeline(self.name, rewriter)
         return OpenAIStreamPipeline.create(self.name, request.model, upstream.tool_names or ToolNameMap({}),
-                                           thinking_requested=request.wants_thinking,
+                                           thinking_requested=self._shows_reasoning(request),
                                            rewriter=tool_call_rewriter(self.config, request))
 
     def _rewrites_text_calls(self, request: MessagesRequest) -> bool:
         """Text tool calls are rewritten when the request has tools and the provider's tool_calls is not off."""
         return bool(request.tools) and self.config.tool_calls != "off"
+
+    def _shows_reasoning(self, request: MessagesRequest) -> bool:
+        """Whether the backend's reasoning reaches the client as thinking blocks.
+
+        When the client asked for thinking; and in a tool loop unless `reasoning_content` is
+        "drop", because the client must hold the reasoning to send it back on the next turn.
+        """
+        mode = self.config.reasoning_content
+        return request.wants_thinking or mode == "send" or (mode == "auto" and bool(request.tools))
 
     def error_answer(self, err: UpstreamHTTPError) -> tuple[int, bytes]:
         """OpenAI's error JSON (or an HTML/text page) as an Anthropic error."""

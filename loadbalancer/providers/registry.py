@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from loadbalancer.providers.anthropic import AnthropicProvider
 from loadbalancer.providers.base import Provider
+from loadbalancer.providers.bedrock import BedrockProvider
 from loadbalancer.providers.openai import OpenAIProvider
+from loadbalancer.providers.vertex import VertexProvider
 from loadbalancer.settings.records import ProviderConfig
 
 PROVIDER_TYPES: dict[str, type[Provider]] = {
-    provider_type.type_name: provider_type for provider_type in (AnthropicProvider, OpenAIProvider)
+    provider_type.type_name: provider_type for provider_type in (AnthropicProvider, OpenAIProvider, BedrockProvider, VertexProvider)
 }
 
 

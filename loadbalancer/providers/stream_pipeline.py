@@ -139,6 +139,8 @@ class AnthropicStreamPipeline(StreamPipeline):
         return out
 
     def _handle(self, frame: SSEFrame, out: list[OutFrame]) -> None:
+        if self._saw_stop:
+            return  # message_stop ended the message: whatever follows is not part of it
         event_type = frame.event
         if self.rewriter is None and event_type and event_type not in _PARSED_EVENTS:
             out.append(OutFrame(_normalised(frame), event_type in _CONTENT_EVENTS))
@@ -267,6 +269,8 @@ class OpenAIPassthroughPipeline(_OpenAIChunks):
         return [b"data: " + error + b"\n\n", DONE_FRAME]
 
     def _handle(self, frame: SSEFrame, out: list[OutFrame]) -> None:
+        if self._saw_done:
+            return  # [DONE] ended the stream: a client must see nothing after it
         chunk = self._read_chunk(frame)
         if chunk is None:
             out.extend(self._flushed())

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Collection, Sequence
 
 from loadbalancer.routing.needs import RequestNeeds
 
@@ -89,12 +89,18 @@ class Balancer:
         self._states = {p.name: _ProviderState() for p in self._providers}
         self._affinity: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
-    def plan(self, needs: RequestNeeds, affinity_key: str | None = None) -> list[ProviderConfig]:
-        """Providers to try for this request, in order; each at most once. Empty when none is eligible right now."""
+    def plan(self, needs: RequestNeeds, affinity_key: str | None = None,
+             exclude: Collection[str] = ()) -> list[ProviderConfig]:
+        """Providers to try for this request, in order; each at most once. Empty when none is eligible right now.
+
+        `exclude` names providers the caller will not try (already tried, or unable to serve
+        the request's kind): they are left out before a half-open trial slot is reserved.
+        """
         with self._lock:
             now = self._clock()
             eligible = [p for p in self._providers
-                        if self._is_capable(p, needs) and self._wait_for(self._states[p.name], now) == 0.0]
+                        if p.name not in exclude and self._is_capable(p, needs)
+                        and self._wait_for(self._states[p.name], now) == 0.0]
             trusted = [p for p in eligible if not self._states[p.name].probe_unhealthy]
             doubted = [p for p in eligible if self._states[p.name].probe_unhealthy]
             ordered = self._order(trusted) + self._order(doubted)

@@ -8,18 +8,23 @@ first content event, so anything that fails before that fails over invisibly.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping
 
-from loadbalancer.providers.base import FailureKind, MessageAnswer, Provider, UpstreamRequest
+import orjson
+
+from loadbalancer.providers.base import (FailureKind, MessageAnswer, Provider, UpstreamRequest,
+                                         decode_answer_object, reading_answer_of)
 from loadbalancer.routing.affinity import affinity_key_for
 from loadbalancer.routing.needs import RequestNeeds
 from loadbalancer.settings.records import ProviderConfig
-from loadbalancer.errors import (AllProvidersFailed, InvalidRequest, NoProviderForModel, UpstreamError, UpstreamHTTPError)
-from loadbalancer.client_request import MessagesRequest
+from loadbalancer.errors import (AllProvidersFailed, InvalidRequest, NoProviderForModel, UpstreamBadResponse,
+                                 UpstreamError, UpstreamHTTPError, error_body)
+from loadbalancer.client_request import MessagesRequest, reencoding_client_body
 from loadbalancer.request_record import RequestRecord
 from loadbalancer.runtime import Runtime
 from loadbalancer.sse import PING_FRAME
@@ -29,6 +34,10 @@ JSON_CONTENT_TYPE = "application/json"
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 RETRY_BACKOFF_BASE = 0.25  # seconds before the first retry round; doubles per round
 COOLDOWN_END_JITTER = 0.05  # spreads requests that waited for the same cooldown to end
+AUTH_FAILED = "auth_failed"  # the outcome and /health reason of a provider that refused our key
+NO_VERDICT_OUTCOME = "aborted"  # an attempt ended by something that blames no provider
+# Statuses an all-failed answer keeps as the provider gave them: ones clients retry.
+GATEWAY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
 
 
 @dataclass
@@ -51,15 +60,18 @@ def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_heade
     if not balancer.serving(request.model):
         raise NoProviderForModel(_no_provider_message(runtime, request.model))
     needs = RequestNeeds.from_body(request.body, len(request.raw))
-    affinity = affinity_key_for(request.body, client_headers) if routing.affinity else None
+    if request.without_thinking is not None:
+        needs = dataclasses.replace(needs, wants_thinking=False)
+    affinity = None
+    if routing.affinity:
+        affinity = request.affinity_key or affinity_key_for(request.body, client_headers)
     deadline = time.monotonic() + routing.deadline
     tried: set[str] = set()
+    cannot_count = {name for name, backend in runtime.providers.items() if count_tokens and not backend.counts_tokens}
     failures: list[tuple[ProviderConfig, UpstreamError]] = []
     rounds = 0
     while len(record.attempts) < routing.max_attempts and time.monotonic() < deadline:
-        plan = [provider for provider in balancer.plan(needs, affinity)
-                if provider.name not in tried
-                and (not count_tokens or runtime.providers[provider.name].counts_tokens)]
+        plan = balancer.plan(needs, affinity, exclude=tried | cannot_count)
         if not plan:
             if not failures and balancer.seconds_until_available(needs) is None:
                 # No provider's declared capabilities fit: retrying would never help, so no 529.
@@ -106,40 +118,45 @@ def _wait_before_next_round(runtime: Runtime, needs: RequestNeeds, deadline: flo
 def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesRequest,
              client_headers: Mapping[str, str], record: RequestRecord, affinity: str | None,
              count_tokens: bool) -> ProxyResult:
-    """One try at one provider: its answer, or an UpstreamError to fail over on."""
+    """One try at one provider: its answer, or an UpstreamError to fail over on.
+
+    Whatever is raised, the provider is released in `finally`: an error that blames no
+    provider (a client body that cannot be re-encoded, a local resource shortage, a bug)
+    ends the attempt without a verdict, so no in_flight count or half-open trial is left.
+    """
     balancer = runtime.balancer
-    client = runtime.clients[provider.name]
     backend = runtime.providers[provider.name]
+    if request.without_thinking is not None and not provider.capabilities.thinking:
+        request = request.without_thinking
     attempt = record.start_attempt(provider.name)
     balancer.begin(provider.name)
+    settled = False
     try:
-        if count_tokens:
-            upstream = backend.count_tokens_request(request, client_headers)
-        else:
-            upstream = backend.messages_request(request, client_headers)
-        answer = client.post(upstream.url, upstream.body, upstream.headers, stream=request.stream)
-        if request.stream:
-            result = _open_stream(runtime, backend, request, record, answer, upstream)
-        elif count_tokens:
-            result = _json_result(provider, client.read_body(answer))
-        else:
-            body = client.read_body(answer)
-            message = backend.decode_message(request, body, upstream)
-            result = _message_result(provider, message, record)
-    except UpstreamHTTPError as err:
-        if backend.classify_error(err) is not FailureKind.CLIENT:
-            _record_failure(balancer, attempt, provider, err)
+        try:
+            result = _send_and_read(runtime, backend, request, client_headers, record, count_tokens)
+        except (UpstreamHTTPError, UpstreamErrorEvent) as err:
+            kind = _blame(backend, err)
+            if kind is FailureKind.CLIENT:
+                # The provider worked and says the request is wrong: the client gets that answer.
+                balancer.released(provider.name)
+                settled = True
+                status, body = _answer_for_client(backend, err)
+                attempt.finish(f"{status} passed through")
+                return ProxyResult(status, {"content-type": JSON_CONTENT_TYPE}, body, provider.name)
+            _record_failure(balancer, attempt, provider, err, kind)
+            settled = True
             raise
-        # The provider worked and says the request is wrong: the client gets that answer.
-        balancer.released(provider.name)
-        status, body = backend.error_answer(err)
-        attempt.finish(f"{err.status} passed through")
-        return ProxyResult(status, {"content-type": JSON_CONTENT_TYPE}, body, provider.name)
-    except UpstreamError as err:
-        _record_failure(balancer, attempt, provider, err)
-        raise
-    first_byte = time.monotonic() - attempt.started
-    balancer.succeeded(provider.name, first_byte, affinity)
+        except UpstreamError as err:
+            _record_failure(balancer, attempt, provider, err, FailureKind.PROVIDER)
+            settled = True
+            raise
+        first_byte = time.monotonic() - attempt.started
+        balancer.succeeded(provider.name, first_byte, affinity)
+        settled = True
+    finally:
+        if not settled:
+            balancer.released(provider.name)
+            attempt.finish(NO_VERDICT_OUTCOME)
     attempt.finish("ok")
     record.first_byte_seconds = first_byte
     if backend.answers_in_client_dialect(request):
@@ -147,9 +164,48 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
     return result
 
 
-def _record_failure(balancer, attempt, provider: ProviderConfig, err: UpstreamError) -> None:
-    balancer.failed(provider.name, err.message, err.retry_after)
-    attempt.finish(err.reason)
+def _send_and_read(runtime: Runtime, backend: Provider, request: MessagesRequest,
+                   client_headers: Mapping[str, str], record: RequestRecord, count_tokens: bool) -> ProxyResult:
+    """Build the request, send it, and read the answer (a stream up to its first content)."""
+    client = runtime.clients[backend.name]
+    with reencoding_client_body():
+        if count_tokens:
+            upstream = backend.count_tokens_request(request, client_headers)
+        else:
+            upstream = backend.messages_request(request, client_headers)
+    answer = client.post(upstream.url, upstream.body, upstream.headers, stream=request.stream)
+    if request.stream:
+        return _open_stream(runtime, backend, request, record, answer, upstream)
+    body = client.read_body(answer)
+    with reading_answer_of(backend.name):
+        if count_tokens:
+            return _count_result(backend, body)
+        return _message_result(backend.config, backend.decode_message(request, body, upstream), record)
+
+
+def _blame(backend: Provider, err: UpstreamHTTPError | UpstreamErrorEvent) -> FailureKind:
+    """Whom a failure before content blames: the provider type decides for error answers."""
+    if isinstance(err, UpstreamHTTPError):
+        return backend.classify_error(err)
+    return FailureKind.PROVIDER if err.retryable else FailureKind.CLIENT
+
+
+def _answer_for_client(backend: Provider, err: UpstreamHTTPError | UpstreamErrorEvent) -> tuple[int, bytes]:
+    """Status and Anthropic-format body of a failure that blames the client's request."""
+    if isinstance(err, UpstreamHTTPError):
+        return backend.safe_error_answer(err)
+    # A stream that failed before any content for a reason that blames the request (a
+    # Bedrock validationException, an invalid_request_error event).
+    body = error_body(str(err.error.get("type") or "invalid_request_error"),
+                      str(err.error.get("message") or err.message))
+    return err.status or 400, orjson.dumps(body)
+
+
+def _record_failure(balancer, attempt, provider: ProviderConfig, err: UpstreamError, kind: FailureKind) -> None:
+    """Count a failure against the provider (cooldown, circuit); a refused key says so in /health."""
+    reason = f"{AUTH_FAILED}: {err.message}" if kind is FailureKind.AUTH else err.message
+    balancer.failed(provider.name, reason, err.retry_after)
+    attempt.finish(AUTH_FAILED if kind is FailureKind.AUTH else err.reason)
 
 
 def _message_result(provider: ProviderConfig, message: MessageAnswer, record: RequestRecord) -> ProxyResult:
@@ -158,8 +214,13 @@ def _message_result(provider: ProviderConfig, message: MessageAnswer, record: Re
     return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, message.body, provider.name)
 
 
-def _json_result(provider: ProviderConfig, body: bytes) -> ProxyResult:
-    return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, body, provider.name)
+def _count_result(backend: Provider, body: bytes) -> ProxyResult:
+    """A token count in Anthropic's shape, passed on once it is known to be one."""
+    body = backend.count_tokens_answer(body)
+    count = decode_answer_object(backend.name, body).get("input_tokens")
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise UpstreamBadResponse(backend.name, "token count answer has no integer input_tokens")
+    return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, body, backend.name)
 
 
 def _open_stream(runtime: Runtime, backend: Provider, request: MessagesRequest,
@@ -167,68 +228,85 @@ def _open_stream(runtime: Runtime, backend: Provider, request: MessagesRequest,
     """Read the stream up to its first content frame; then hand the rest to a generator.
 
     Nothing can be sent before the first content, so this part reads in the request's own
-    thread (bounded by the provider's read timeout): the reader thread that sends pings is
-    only started once the stream is committed, which keeps it off the first event's path.
+    thread (each read bounded by the provider's `timeout.first_byte`): the reader thread that
+    sends pings is only started once the stream is committed, which keeps it off the first
+    event's path. Until then the upstream answer is closed here, whatever is raised.
     """
     provider = backend.config
-    pipeline = backend.stream_pipeline(request, upstream)
     held: list[bytes] = []
     has_content = False
+    committed = False
     try:
-        while not has_content and (chunk := answer.read_chunk()):
-            # The body has started: from now on a silent provider has stalled after the
-            # idle timeout, not after the (longer) wait allowed for its first byte.
-            answer.set_read_timeout(provider.timeout.idle)
-            frames = pipeline.feed(chunk)
-            held.extend(frame.data for frame in frames)
-            has_content = any(frame.content for frame in frames)
+        with reading_answer_of(provider.name):
+            pipeline = backend.stream_pipeline(request, upstream)
+            while not has_content and (chunk := answer.read_chunk()):
+                # The body has started: from now on a silent provider has stalled after the
+                # idle timeout, not after the (longer) wait allowed for its first byte.
+                answer.set_read_timeout(provider.timeout.idle)
+                frames = pipeline.feed(chunk)
+                held.extend(frame.data for frame in frames)
+                has_content = any(frame.content for frame in frames)
+            if not has_content:
+                held.extend(frame.data for frame in pipeline.end())
         if not has_content:
-            held.extend(frame.data for frame in pipeline.end())
-    except UpstreamError:
-        answer.close()
-        raise
-    if not has_content:
-        # The whole stream ended before any content (an empty answer is still an answer):
-        # send it as one body, so the request is logged like any other.
-        answer.close()
-        record.tool_call_stats.add(pipeline.tool_call_stats)
-        record.input_tokens, record.output_tokens = pipeline.usage.input_tokens, pipeline.usage.output_tokens
-        return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE}, b"".join(held), provider.name)
-    chunks = runtime.clients[provider.name].iter_chunks(
-        answer, first_timeout=provider.timeout.idle, idle_timeout=provider.timeout.idle)
-    body = _stream_rest(b"".join(held), chunks, pipeline, record)
+            # The whole stream ended before any content (an empty answer is still an answer):
+            # send it as one body, so the request is logged like any other.
+            _record_stream_totals(record, pipeline)
+            return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE}, b"".join(held), provider.name)
+        chunks = runtime.clients[provider.name].iter_chunks(
+            answer, first_timeout=provider.timeout.idle, idle_timeout=provider.timeout.idle)
+        body = _stream_rest(b"".join(held), chunks, pipeline, record)
+        committed = True
+    finally:
+        if not committed:
+            answer.close()
     return ProxyResult(200, {"content-type": SSE_CONTENT_TYPE, "cache-control": "no-cache"},
                        body, provider.name)
 
 
 def _stream_rest(first: bytes, chunks: Iterator[bytes | None], pipeline, record: RequestRecord) -> Iterator[bytes]:
-    """The committed part of a stream: forward frames as they come, end cleanly on failure."""
+    """The committed part of a stream: forward frames as they come, end cleanly on failure.
+
+    Anything unexpected in the provider's frames ends the stream with an `error` event too:
+    a client's stream is never just cut.
+    """
     try:
         yield first
-        for chunk in chunks:
-            if chunk is None:
-                yield PING_FRAME
-                continue
-            frames = pipeline.feed(chunk)
-            if frames:
-                yield b"".join(frame.data for frame in frames)
-        frames = pipeline.end()
-        if frames:
-            yield b"".join(frame.data for frame in frames)
-    except UpstreamErrorEvent as err:
-        record.stream_error = err.message
-        yield b"".join(pipeline.close_after_failure(
-            str(err.error.get("type") or "api_error"), str(err.error.get("message") or err.message)))
-    except UpstreamError as err:
-        record.stream_error = err.message
-        yield b"".join(pipeline.close_after_failure(
-            "api_error", f"the provider's stream failed after content was sent: {err.message}"))
+        try:
+            with reading_answer_of(pipeline.provider):
+                yield from _forward_frames(chunks, pipeline)
+        except UpstreamErrorEvent as err:
+            record.stream_error = err.message
+            yield b"".join(pipeline.close_after_failure(
+                str(err.error.get("type") or "api_error"), str(err.error.get("message") or err.message)))
+        except UpstreamError as err:
+            record.stream_error = err.message
+            yield b"".join(pipeline.close_after_failure(
+                "api_error", f"the provider's stream failed after content was sent: {err.message}"))
     finally:
         chunks.close()
-        record.tool_call_stats.add(pipeline.tool_call_stats)
-        record.input_tokens = pipeline.usage.input_tokens
-        record.output_tokens = pipeline.usage.output_tokens
+        _record_stream_totals(record, pipeline)
         record.finish()
+
+
+def _forward_frames(chunks: Iterator[bytes | None], pipeline) -> Iterator[bytes]:
+    """Frames for the client as the provider's chunks arrive; pings while it is silent."""
+    for chunk in chunks:
+        if chunk is None:
+            yield PING_FRAME
+            continue
+        frames = pipeline.feed(chunk)
+        if frames:
+            yield b"".join(frame.data for frame in frames)
+    frames = pipeline.end()
+    if frames:
+        yield b"".join(frame.data for frame in frames)
+
+
+def _record_stream_totals(record: RequestRecord, pipeline) -> None:
+    record.tool_call_stats.add(pipeline.tool_call_stats)
+    record.input_tokens = pipeline.usage.input_tokens
+    record.output_tokens = pipeline.usage.output_tokens
 
 
 def _no_provider_message(runtime: Runtime, model: str) -> str:
@@ -259,16 +337,31 @@ def _all_failed(runtime: Runtime, request: MessagesRequest, needs: RequestNeeds,
         return AllProvidersFailed(
             f"every provider for model {request.model!r} is cooling down after recent failures; "
             f"retry after {headers['retry-after']}s", status=529, headers=headers)
-    statuses = [err.status for _, err in failures if err.status]
+    refused = [(provider, err) for provider, err in failures if _is_auth_failure(runtime, provider, err)]
+    if len(refused) == len(failures):
+        names = "; ".join(f"{provider.name}: {runtime.providers[provider.name].describe_error(err)}"
+                          for provider, err in refused)
+        return AllProvidersFailed(
+            f"every provider for model {request.model!r} refused the load balancer's credentials: {names}; "
+            "the provider keys in its configuration need fixing (your own key was accepted)",
+            status=502, headers=headers)
+    statuses = [err.status for provider, err in failures if err.status and (provider, err) not in refused]
     status = statuses[-1] if statuses else 529
-    if status not in (429, 500, 502, 503, 504, 529):
-        status = 529 if status < 500 else 502
+    if status not in GATEWAY_STATUSES:
+        status = 529 if 400 <= status < 500 else 502  # a redirect or an odd status is a bad gateway
     details = "; ".join(f"{provider.name}: {_describe(runtime, provider, err)}" for provider, err in failures)
     return AllProvidersFailed(f"all providers failed for model {request.model!r}: {details}",
                               status=status, headers=headers)
 
 
+def _is_auth_failure(runtime: Runtime, provider: ProviderConfig, err: UpstreamError) -> bool:
+    return (isinstance(err, UpstreamHTTPError)
+            and runtime.providers[provider.name].classify_error(err) is FailureKind.AUTH)
+
+
 def _describe(runtime: Runtime, provider: ProviderConfig, err: UpstreamError) -> str:
+    if _is_auth_failure(runtime, provider, err):
+        return "refused the key, " + runtime.providers[provider.name].describe_error(err)
     if isinstance(err, UpstreamHTTPError):
         return runtime.providers[provider.name].describe_error(err)
     return err.message

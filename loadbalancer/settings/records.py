@@ -7,13 +7,27 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
+from typing import Any
 
 from loadbalancer.settings.validation import is_glob
 
 ROUTING_STRATEGIES = ("priority", "weighted", "least_busy", "latency")
+# Earlier turns' thinking sent back to an OpenAI-compatible backend as `reasoning_content`:
+# "auto" on assistant turns with tool calls (DeepSeek thinking mode and Kimi K2 Thinking answer
+# 400 without it; elsewhere it is ignored), "send" on every assistant turn, "drop" never.
+REASONING_CONTENT_MODES = ("auto", "send", "drop")
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 300.0
 DEFAULT_IDLE_TIMEOUT = 60.0
+# A stream's headers and first event come after the provider queued and prefilled the prompt:
+# a few seconds normally, tens of seconds for a 200k-token prompt on a busy provider, and
+# OpenRouter-style proxies send keep-alive comments meanwhile. 60 s covers those starts with
+# room to spare, yet a provider that accepts the connection and says nothing is left after a
+# minute instead of the 300 s read timeout, when G3 would already have given up.
+DEFAULT_FIRST_BYTE_TIMEOUT = 60.0
+# A non-stream answer arrives whole after the generation: 32k tokens at ~50 tokens/s take
+# ~10 minutes, the longest Anthropic's SDKs allow a non-stream request.
+DEFAULT_TOTAL_TIMEOUT = 600.0
 DEFAULT_MAX_TOOL_NAME_LENGTH = 64  # OpenAI's limit on function names
 # A shortened tool name keeps a readable prefix plus an 8-character hash; less leaves no prefix.
 MIN_TOOL_NAME_LENGTH = 16
@@ -28,8 +42,15 @@ class Timeout:
     """Per-provider timeouts in seconds."""
 
     connect: float = DEFAULT_CONNECT_TIMEOUT  # to open the TCP/TLS connection
-    read: float = DEFAULT_READ_TIMEOUT        # to wait for the response headers / first byte
+    read: float = DEFAULT_READ_TIMEOUT        # the longest any single wait for data may take
     idle: float = DEFAULT_IDLE_TIMEOUT        # allowed between two chunks of a started stream
+    first_byte: float = DEFAULT_FIRST_BYTE_TIMEOUT  # a stream's headers, then its first body byte
+    total: float = DEFAULT_TOTAL_TIMEOUT      # a whole non-stream answer, headers to last byte
+
+    @property
+    def stream_start(self) -> float:
+        """How long a stream may wait for its headers, and then for its first body byte."""
+        return min(self.first_byte, self.read)
 
 
 @dataclass(frozen=True)
@@ -75,9 +96,12 @@ class ProviderConfig:
     tool_calls: str = "auto"  # "auto", "off", or a format name
     capabilities: Capabilities = Capabilities()
     max_tool_name_length: int = DEFAULT_MAX_TOOL_NAME_LENGTH
+    reasoning_content: str = "auto"  # one of REASONING_CONTENT_MODES (openai providers)
     health_path: str | None = None  # None: the provider type's default probe
     health_paid_probe: bool = False  # opt in to a 1-token completion as health probe
     disabled_reason: str | None = None
+    # The type's own keys (Provider.parse_options): a frozen dataclass whose secrets have repr=False.
+    options: Any = None
 
     @property
     def enabled(self) -> bool:

@@ -2,7 +2,10 @@
 
 Only fields OpenAI-compatible servers know are produced: anything Anthropic-specific
 (thinking, cache_control, output_config, context_management, server tools, ...) is dropped,
-never forwarded, because strict servers such as vLLM answer 400 to unknown fields.
+never forwarded, because strict servers such as vLLM answer 400 to unknown fields. The one
+exception is earlier turns' thinking, sent back as `reasoning_content` on assistant messages
+(the text only, never a signature), as the provider's `reasoning_content` setting says:
+DeepSeek's thinking mode and Kimi K2 Thinking refuse a tool loop without it.
 """
 
 from __future__ import annotations
@@ -20,12 +23,17 @@ _TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 
 
 def anthropic_to_openai_request(
-    body: dict, provider_model: str, *, max_tool_name_length: int = DEFAULT_MAX_TOOL_NAME_LENGTH
+    body: dict, provider_model: str, *, max_tool_name_length: int = DEFAULT_MAX_TOOL_NAME_LENGTH,
+    reasoning_content: str = "auto",
 ) -> tuple[dict, ToolNameMap]:
-    """The OpenAI chat.completions body for an Anthropic Messages body."""
+    """The OpenAI chat.completions body for an Anthropic Messages body.
+
+    `reasoning_content`: "auto" sends earlier thinking back on assistant turns with tool
+    calls, "send" on every assistant turn, "drop" never.
+    """
     function_tools = [tool for tool in body.get("tools") or [] if _is_function_tool(tool)]
     tool_names = build_tool_name_map(_tool_names_in(body, function_tools), max_tool_name_length)
-    messages = _translate_conversation(body, tool_names)
+    messages = _translate_conversation(body, tool_names, reasoning_content)
     result: dict[str, Any] = {"model": provider_model, "messages": messages}
     _copy_sampling_fields(body, result)
     if function_tools:
@@ -110,7 +118,7 @@ def _copy_tool_choice(
         result["parallel_tool_calls"] = False
 
 
-def _translate_conversation(body: dict, tool_names: ToolNameMap) -> list[dict]:
+def _translate_conversation(body: dict, tool_names: ToolNameMap, reasoning_content: str) -> list[dict]:
     """The OpenAI messages list: one system message, then the turns, same roles merged."""
     system_texts = _system_texts(body.get("system"))
     translated: list[dict] = []
@@ -121,7 +129,7 @@ def _translate_conversation(body: dict, tool_names: ToolNameMap) -> list[dict]:
         if role == "system":
             system_texts.extend(_plain_texts(_blocks_of(message)))
         elif role == "assistant":
-            translated.append(_translate_assistant_turn(_blocks_of(message), tool_names))
+            translated.append(_translate_assistant_turn(_blocks_of(message), tool_names, reasoning_content))
         elif role == "user":
             translated.extend(_translate_user_turn(_blocks_of(message)))
     merged = _merge_same_role_turns([turn for turn in translated if not _is_empty_turn(turn)])
@@ -193,8 +201,8 @@ def _content_parts(blocks: list[dict]) -> list[dict]:
     return parts
 
 
-def _translate_assistant_turn(blocks: list[dict], tool_names: ToolNameMap) -> dict:
-    """One OpenAI assistant message: the text, then the tool calls; thinking dropped."""
+def _translate_assistant_turn(blocks: list[dict], tool_names: ToolNameMap, reasoning_content: str) -> dict:
+    """One OpenAI assistant message: the text, the tool calls, and the thinking as the mode says."""
     texts = _plain_texts(blocks)
     tool_calls = [
         {
@@ -214,7 +222,17 @@ def _translate_assistant_turn(blocks: list[dict], tool_names: ToolNameMap) -> di
     }
     if tool_calls:
         turn["tool_calls"] = tool_calls
+    reasoning = _reasoning_text(blocks)
+    if reasoning and (reasoning_content == "send" or (reasoning_content == "auto" and tool_calls)):
+        turn["reasoning_content"] = reasoning
     return turn
+
+
+def _reasoning_text(blocks: list[dict]) -> str:
+    """The text of a turn's thinking blocks; signatures and redacted thinking never leave Anthropic."""
+    texts = [block["thinking"] for block in blocks
+             if block.get("type") == "thinking" and isinstance(block.get("thinking"), str) and block["thinking"]]
+    return TEXT_BLOCK_SEPARATOR.join(texts)
 
 
 def _translate_user_turn(blocks: list[dict]) -> list[dict]:
@@ -270,6 +288,9 @@ def _merge_same_role_turns(turns: list[dict]) -> list[dict]:
         previous["content"] = _merge_content(previous.get("content"), turn.get("content"))
         if turn.get("tool_calls"):
             previous["tool_calls"] = previous.get("tool_calls", []) + turn["tool_calls"]
+        if turn.get("reasoning_content"):
+            previous["reasoning_content"] = _merge_content(previous.get("reasoning_content"),
+                                                           turn["reasoning_content"])
     return merged
 
 

@@ -78,6 +78,14 @@ class Exchange:
         """Write one chunk of a started stream; the socket is unbuffered, so it leaves at once."""
         self._handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
+    def send_headers(self, status: int, content_type: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Send only the status line and headers; the caller writes the body with write()."""
+        self._send_head(status, content_type, list(headers))
+
+    def write(self, data: bytes) -> None:
+        """Write raw body bytes (no chunk framing)."""
+        self._handler.wfile.write(data)
+
     def end_stream(self) -> None:
         """Write the terminating zero-length chunk."""
         self._handler.wfile.write(b"0\r\n\r\n")
@@ -285,6 +293,12 @@ class FakeBackend:
     def _queue_key(path: str) -> str:
         path = path.rstrip("/") or "/"
         return MESSAGES_QUEUE if path in MESSAGES_PATHS else path
+
+    def _record(self, request: RecordedRequest) -> None:
+        """Note a request that is answered without the queues (fakes that refuse some)."""
+        with self._arrived:
+            self._requests.append(request)
+            self._arrived.notify_all()
 
     def _record_and_pick(self, request: RecordedRequest) -> Behaviour:
         with self._arrived:

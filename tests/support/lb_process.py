@@ -17,6 +17,9 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Real credentials must never reach a process under test.
 SCRUBBED_ENV = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY",
+                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                "AWS_BEARER_TOKEN_BEDROCK", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+                "GOOGLE_APPLICATION_CREDENTIALS",
                 "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 STARTUP_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
@@ -188,6 +191,16 @@ class LoadBalancerProcess:
                 process.wait(STOP_TIMEOUT)
         self._kill_leftover_workers(process.pid)
         return process.returncode
+
+    def terminate(self, timeout: float) -> int | None:
+        """SIGTERM (gunicorn's graceful stop) and wait up to `timeout`; the exit code, or None
+        while it still runs (stop() then finishes it)."""
+        assert self._process is not None, "LoadBalancerProcess is not running"
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     @staticmethod
     def _kill_leftover_workers(group: int) -> None:

@@ -1,0 +1,131 @@
+"""The secret scrubber: every written form of every secret replaced, JSON kept valid, the rest untouched."""
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import quote
+
+import orjson
+import pytest
+
+from loadbalancer.ops.logging_setup import JsonLineFormatter, SecretLogFilter
+from loadbalancer.secrets import MIN_SECRET_LENGTH, REDACTED, SecretScrubber
+
+PLAIN = "sk-ant-api03-PLAINsecret0123"
+SPECIAL = 'pa"ss\\wo/rd+é ü&='  # quotes, backslash, slash, plus, non-ASCII, URL specials
+
+
+def scrubber(*secrets: str) -> SecretScrubber:
+    return SecretScrubber(lambda: secrets)
+
+
+@pytest.mark.parametrize("written", [
+    PLAIN,
+    f"invalid x-api-key {PLAIN}",
+    f"Incorrect API key provided: {PLAIN}. You can find your API key at ...",
+    f"key={quote(PLAIN, safe='')}&x=1",
+])
+def test_a_secret_is_replaced_wherever_it_is_written_in_text(written: str) -> None:
+    clean = scrubber(PLAIN).text(written)
+    assert PLAIN not in clean and REDACTED in clean
+
+
+@pytest.mark.parametrize("form", [
+    SPECIAL,                                   # raw
+    json.dumps(SPECIAL)[1:-1],                 # JSON with \u escapes
+    orjson.dumps(SPECIAL).decode()[1:-1],      # JSON with raw UTF-8
+    repr(SPECIAL)[1:-1],                       # a Python repr in a log line
+    quote(SPECIAL, safe=""),                   # a URL query
+])
+def test_every_written_form_of_a_secret_with_special_characters_is_found(form: str) -> None:
+    assert scrubber(SPECIAL).text(f"before {form} after") == f"before {REDACTED} after"
+
+
+def test_json_stays_valid_and_only_the_secret_changes() -> None:
+    body = orjson.dumps({"type": "error", "error": {"type": "authentication_error",
+                                                    "message": f"invalid key {SPECIAL}", SPECIAL: [PLAIN, 5]}})
+    clean = scrubber(SPECIAL, PLAIN).json_bytes(body)
+    assert orjson.loads(clean) == {"type": "error", "error": {
+        "type": "authentication_error", "message": f"invalid key {REDACTED}", REDACTED: [REDACTED, 5]}}
+
+
+def test_a_body_without_secrets_is_returned_as_the_same_object() -> None:
+    body = b'{"type":"error","error":{"message":"nothing to see"}}'
+    assert scrubber(PLAIN).json_bytes(body) is body
+    assert scrubber(PLAIN).body(body, "text/plain") is body
+
+
+def test_json_too_deep_to_re_encode_is_scrubbed_as_text() -> None:
+    body = b"[" * 600 + json.dumps(PLAIN).encode() + b"]" * 600
+    clean = scrubber(PLAIN).json_bytes(body)
+    assert PLAIN.encode() not in clean and orjson.loads(clean)  # still JSON: the secret sat inside a string
+
+
+def test_sse_error_events_are_scrubbed_in_both_shapes() -> None:
+    anthropic = (b'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"bad key '
+                 + PLAIN.encode() + b'"}}\n\n')
+    openai = b'data: {"error":{"message":"Incorrect API key provided: ' + PLAIN.encode() + b'"}}\n\ndata: [DONE]\n\n'
+    for frame in (anthropic, openai):
+        clean = scrubber(PLAIN).sse_bytes(frame)
+        assert PLAIN.encode() not in clean
+        payloads = [line[6:] for line in clean.split(b"\n") if line.startswith(b"data: ")]
+        assert all(payload == b"[DONE]" or orjson.loads(payload) for payload in payloads)
+
+
+def test_a_stream_passes_content_chunks_untouched_and_closes_what_it_wraps() -> None:
+    closed = []
+
+    def chunks():
+        try:
+            yield b'event: content_block_delta\ndata: {"text":"' + PLAIN.encode() + b'"}\n\n'
+            yield b'event: error\ndata: {"type":"error","error":{"message":"' + PLAIN.encode() + b'"}}\n\n'
+        finally:
+            closed.append(True)
+
+    first, second = list(scrubber(PLAIN).stream(chunks()))
+    assert PLAIN.encode() in first  # a provider's content is not read (the happy path stays fast)
+    assert PLAIN.encode() not in second
+    assert closed == [True]
+
+
+def test_secrets_are_asked_for_at_each_scrub_so_new_tokens_are_found() -> None:
+    tokens = ["ya29.first-access-token"]
+    scrub = SecretScrubber(lambda: tokens)
+    assert REDACTED in scrub.text("Bearer ya29.first-access-token")
+    tokens[0] = "ya29.second-access-token"
+    assert scrub.text("Bearer ya29.second-access-token") == f"Bearer {REDACTED}"
+    assert scrub.text("Bearer ya29.first-access-token") == "Bearer ya29.first-access-token"
+
+
+def test_values_too_short_to_be_told_from_words_are_left_alone() -> None:
+    short = "x" * (MIN_SECRET_LENGTH - 1)
+    assert scrubber(short).text(f"a {short} b") == f"a {short} b"
+
+
+def test_a_longer_secret_containing_a_shorter_one_is_replaced_whole() -> None:
+    assert scrubber("abcdefgh", "abcdefgh-longer").text("k=abcdefgh-longer") == f"k={REDACTED}"
+
+
+def _record(message: str, *args: object, name: str = "loadbalancer") -> logging.LogRecord:
+    return logging.LogRecord(name, logging.ERROR, __file__, 1, message, args, None)
+
+
+def test_the_log_filter_scrubs_messages_arguments_and_tracebacks() -> None:
+    log_filter = SecretLogFilter(lambda: scrubber(PLAIN))
+    record = _record("upstream said %r", f"bad key {PLAIN}")
+    try:
+        raise KeyError(PLAIN)
+    except KeyError:
+        import sys
+        record.exc_info = sys.exc_info()
+    assert log_filter.filter(record)
+    line = logging.Formatter("%(message)s").format(record)
+    assert PLAIN not in line and REDACTED in line and "KeyError" in line
+
+
+def test_json_access_lines_stay_json_after_scrubbing() -> None:
+    log_filter = SecretLogFilter(lambda: scrubber(SPECIAL))
+    record = _record("%s", orjson.dumps({"error": f"all failed: {SPECIAL}"}).decode(), name="loadbalancer.access")
+    log_filter.filter(record)
+    payload = json.loads(JsonLineFormatter().format(record))
+    assert payload["error"] == f"all failed: {REDACTED}"
