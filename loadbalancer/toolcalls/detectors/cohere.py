@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import re
 
-from loadbalancer.toolcalls.scan import Detection, DetectorResult, ScanContext, delimited, json_calls, skip_space
+from loadbalancer.toolcalls.json_values import json_calls
+from loadbalancer.toolcalls.scan import (
+    Detection,
+    DetectorResult,
+    ScanContext,
+    delimited,
+    skip_space,
+)
 
 OPENERS = ("<|START_ACTION|>",)
 _CLOSER = re.compile(r"<\|END_ACTION\|>")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from loadbalancer.toolcalls.detectors.llama_pythonic import json_chain
+from loadbalancer.toolcalls.json_values import calls_in_values, json_calls, json_value_after
 from loadbalancer.toolcalls.scan import (
     MAX_WEAK_CALL_CHARS,
     NEED_MORE,
@@ -16,9 +17,6 @@ from loadbalancer.toolcalls.scan import (
     DetectorResult,
     RawCall,
     ScanContext,
-    calls_in_values,
-    json_calls,
-    json_value_after,
     match_literal,
     skip_space,
 )

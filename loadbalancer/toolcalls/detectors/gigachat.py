@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import re
 
+from loadbalancer.toolcalls.json_values import calls_in_values, json_value_after
 from loadbalancer.toolcalls.scan import (
     NEED_MORE,
     Detection,
     DetectorResult,
     Markup,
     ScanContext,
-    calls_in_values,
-    json_value_after,
     match_literal,
 )
 

@@ -11,6 +11,7 @@ import json
 import re
 from functools import lru_cache
 
+from loadbalancer.toolcalls.json_values import json_calls
 from loadbalancer.toolcalls.scan import (
     NEED_MORE,
     Detection,
@@ -19,7 +20,6 @@ from loadbalancer.toolcalls.scan import (
     ScanContext,
     first_delimited,
     find_closer,
-    json_calls,
     known_properties,
     split_tagged_values,
 )

@@ -4,13 +4,11 @@ lines and reasoning labels live in llama_pythonic and reasoning.
 """
 from __future__ import annotations
 
+from loadbalancer.toolcalls.json_values import calls_in_values, json_value_after, json_value_sequence
 from loadbalancer.toolcalls.scan import (
     Detection,
     DetectorResult,
     ScanContext,
-    calls_in_values,
-    json_value_after,
-    json_value_sequence,
     match_literal,
 )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from loadbalancer.toolcalls.detectors.glm import glm_block
+from loadbalancer.toolcalls.json_values import json_values_until
 from loadbalancer.toolcalls.scan import (
     MAX_CALL_CHARS,
     NEED_MORE,
@@ -20,9 +21,7 @@ from loadbalancer.toolcalls.scan import (
     ScanContext,
     bracket_value_end,
     find_closer,
-    json_values_until,
     known_properties,
-    match_literal,
     optional_trailer,
     skip_space,
     split_tagged_values,

@@ -12,15 +12,14 @@ import keyword
 import re
 
 from loadbalancer.toolcalls.detectors.llama_pythonic import parse_pythonic_calls
+from loadbalancer.toolcalls.json_values import calls_in_values, json_value_sequence
 from loadbalancer.toolcalls.scan import (
     NEED_MORE,
     Detection,
     DetectorResult,
     RawCall,
     ScanContext,
-    calls_in_values,
     delimited,
-    json_value_sequence,
     scan_brackets,
     skip_space,
 )

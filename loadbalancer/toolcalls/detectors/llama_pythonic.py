@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import re
 
+from loadbalancer.toolcalls.json_values import calls_in_values, json_value_after
 from loadbalancer.toolcalls.scan import (
     MAX_CALL_CHARS,
     MAX_WEAK_CALL_CHARS,
@@ -18,8 +19,6 @@ from loadbalancer.toolcalls.scan import (
     RawCall,
     ScanContext,
     bracket_value_end,
-    calls_in_values,
-    json_value_after,
     match_literal,
     optional_trailer,
     skip_space,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from loadbalancer.toolcalls.detectors.anthropic_xml import named_invokes
+from loadbalancer.toolcalls.json_values import json_calls
 from loadbalancer.toolcalls.scan import (
     NEED_MORE,
     Detection,
@@ -18,7 +19,6 @@ from loadbalancer.toolcalls.scan import (
     ScanContext,
     delimited,
     first_delimited,
-    json_calls,
     known_properties,
     match_literal,
     split_tagged_values,

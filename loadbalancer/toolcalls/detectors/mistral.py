@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import re
 
+from loadbalancer.toolcalls.json_values import json_calls, json_value_after
 from loadbalancer.toolcalls.scan import (
     Detection,
     DetectorResult,
     NEED_MORE,
     RawCall,
     ScanContext,
-    json_calls,
-    json_value_after,
     match_literal,
     skip_space,
 )

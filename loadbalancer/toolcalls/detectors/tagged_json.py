@@ -11,6 +11,7 @@ import re
 
 from loadbalancer.toolcalls.arguments import decode_structure
 from loadbalancer.toolcalls.detectors.glm import hunyuan_calls
+from loadbalancer.toolcalls.json_values import calls_in_values, json_value_after, json_value_then, json_values_until
 from loadbalancer.toolcalls.scan import (
     NEED_MORE,
     Detection,
@@ -18,11 +19,7 @@ from loadbalancer.toolcalls.scan import (
     RawCall,
     ScanContext,
     array_items,
-    calls_in_values,
     find_closer,
-    json_value_after,
-    json_value_then,
-    json_values_until,
     skip_space,
 )
 
