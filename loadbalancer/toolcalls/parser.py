@@ -32,6 +32,8 @@ _BARE_CLOSE = "</think>"
 _THINK_OPEN = "<think>"
 BARE_CLOSE_REACH = 32_000          # a bare </think> further than this after a call does not make it reasoning
 _FENCE = "```"
+_INLINE_CODE_REACH = 200          # an inline code span longer than this is not waited for
+_BACKTICKS = re.compile("`+")
 
 
 @dataclass
@@ -51,6 +53,7 @@ class _State:
     line_start = True
     block_start = True
     turn_start = True
+    prose_before = False           # prose since the start, the last reasoning or the last call
     in_fence = False
     reasoning: tuple[str, ...] = ()            # closers of the open reasoning section
     bare_close_possible = True                 # no reasoning marker seen yet in this text
@@ -193,6 +196,8 @@ class StreamingToolCallParser:
         elif state.line_start and self._buffer.startswith(_FENCE, position):
             state.in_fence = True
             self._emit_text(position + len(_FENCE))
+        elif self._buffer.startswith("`", position):
+            return self._inline_code(final)
         else:
             skip = position + self._table.trigger_length(self._buffer, position)
             self._emit_text(self._table.plain_text_end(self._buffer, skip, False, final))
@@ -216,11 +221,12 @@ class StreamingToolCallParser:
         """After reasoning, or framing at a turn start: a fresh line without leading whitespace."""
         state = self._state
         state.line_start, state.turn_start, state.strip_leading_space = True, True, True
+        state.prose_before = False
         state.pending_space, state.run_has_text = "", False
 
     def _context(self, final: bool) -> ScanContext:
         state = self._state
-        key = (final, state.line_start, state.turn_start, state.wrappers)
+        key = (final, state.line_start, state.turn_start, state.wrappers, state.prose_before)
         context = self._contexts.get(key)
         if context is None:
             context = self._contexts[key] = ScanContext(self._tools, *key)
@@ -288,6 +294,8 @@ class StreamingToolCallParser:
     def _wait_for_bare_close(self, reach: int, final: bool, detection: Detection | None) -> bool:
         state, held = self._state, self._state.held
         found = first_of(self._buffer, (_BARE_CLOSE, _THINK_OPEN), max(held.search_from, self._pos), reach)
+        while found is not None and self._buffer[found[0] - 1:found[0]] == "`":  # `</think>` is a word in prose
+            found = first_of(self._buffer, (_BARE_CLOSE, _THINK_OPEN), found[1], reach)
         if found is not None and self._buffer.startswith(_BARE_CLOSE, found[0]):
             self._emit_reasoning(found[0])
             self._pos = found[1]
@@ -304,6 +312,20 @@ class StreamingToolCallParser:
         return False
 
     # --- code fences ---------------------------------------------------------------------
+
+    def _inline_code(self, final: bool) -> bool:
+        """`code` on one line is text, markers in it included (answers that talk about tags)."""
+        buffer, position = self._buffer, self._pos
+        ticks = len(_BACKTICKS.match(buffer, position).group())
+        close = buffer.find("`" * ticks, position + ticks)
+        newline = buffer.find("\n", position)
+        if close >= 0 and (newline < 0 or close < newline) and ticks < 3:
+            self._emit_text(close + ticks)
+            return True
+        if close < 0 and newline < 0 and not final and len(buffer) - position < _INLINE_CODE_REACH and ticks < 3:
+            return False
+        self._emit_text(position + ticks)
+        return True
 
     def _scan_fence(self, final: bool) -> bool:
         """Inside a code fence everything is text (documentation), up to the closing fence."""
@@ -334,6 +356,7 @@ class StreamingToolCallParser:
         state.blocks += 1
         self._pos = detection.end
         state.line_start, state.turn_start, state.block_start = True, False, False
+        state.prose_before = False
         state.pending_space, state.run_has_text = "", False
         self._output.extend(segments)
 
@@ -360,11 +383,13 @@ class StreamingToolCallParser:
         state.line_start = (newline >= 0 or state.line_start) and not text[newline + 1:].strip(" \t")
         if state.run_has_text:
             self._output.append(TextSegment(text))
+            state.prose_before = state.prose_before or not text.isspace()
         elif text.strip():
             if state.strip_leading_space:
                 text, state.pending_space, state.strip_leading_space = text.lstrip(), "", False
             self._output.append(TextSegment(state.pending_space + text))
             state.pending_space, state.run_has_text, state.turn_start = "", True, False
+            state.prose_before = True
         else:
             state.pending_space += text
 

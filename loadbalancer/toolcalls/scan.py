@@ -64,6 +64,7 @@ class ScanContext(NamedTuple):
     line_start: bool
     turn_start: bool = False                  # nothing but whitespace since the start or the last reasoning
     wrappers: frozenset[str] = frozenset()    # wrapper tags opened and not yet closed
+    prose_before: bool = False                # prose since the start, the last reasoning or the last call
 
 
 DetectorResult = Detection | Markup | NeedMore | None

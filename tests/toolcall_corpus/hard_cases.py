@@ -52,6 +52,10 @@ HARD_CASES = [
           '<think>I will call <tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call></think>\n'
           '<tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call>',
           [LS], (), ('I will call <tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call>',)),
+    _case("reasoning-again-after-a-call", "hermes",
+          '<think>First the listing.</think><tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call>'
+          '<think>Then the weather.</think><tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>',
+          [LS, PARIS], (), ("First the listing.", "Then the weather.")),
     _case("unclosed-think-then-call", "hermes",
           '<think>Let me call {"tool": "shell"}\n<tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call>',
           [LS], (), ('Let me call {"tool": "shell"}\n',)),

@@ -46,4 +46,7 @@ NEGATIVE_CASES = [
     _negative("fence-no-language", "```\n{\"key\": \"value\"}\n```"),
     _negative("less-than-at-end", "if a <"),
     _negative("bracket-at-end", "see ["),
+    _negative("inline-code-markers", "Qwen writes `<tool_call>` then JSON, DeepSeek ends reasoning with `</think>`, "
+              "and `<think>` opens it: `<tool_call>{\"name\": \"shell\", \"arguments\": {\"command\": \"ls\"}}</tool_call>`."),
+    _negative("think-tag-mentioned-mid-answer", "Sure. Reasoning models open with <think> and the parser hides it."),
 ]

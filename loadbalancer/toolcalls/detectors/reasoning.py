@@ -54,7 +54,13 @@ _HUNYUAN_PREFIX = "助手："
 
 
 def detect_reasoning_open(text: str, start: int, context: ScanContext) -> DetectorResult:
-    """The opener of a reasoning section; it runs until one of its closers."""
+    """The opener of a reasoning section; it runs until one of its closers.
+
+    Only where no prose came before it in this turn: in the middle of an answer a <think> is a
+    word the answer talks about, not the start of reasoning.
+    """
+    if context.prose_before:
+        return None
     end = _SECTION_OPENERS.match(text, start, context.final)
     if not isinstance(end, int):
         return end
