@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -18,12 +19,13 @@ from flask import Flask
 
 from config import ConfigError, load_config
 from loadbalancer.ops.config_watch import ConfigWatcher
-from loadbalancer.ops.health_monitor import HealthMonitor, state_directory
+from loadbalancer.ops.health_monitor import HealthMonitor
 from loadbalancer.ops.logging_setup import configure_logging, install_secret_filter
 from loadbalancer.ops.metrics import Metrics
 from loadbalancer.ops.model_catalog import ModelCatalog
 from loadbalancer.ops.rate_limit import RateLimiter
 from loadbalancer.request_record import RequestRecord
+from loadbalancer.routing.state import open_store, state_directory
 from loadbalancer.runtime import Runtime, RuntimeHolder
 
 DEFAULT_PROVIDERS_FILE = Path(__file__).resolve().parent / "providers.json"
@@ -80,7 +82,9 @@ def create_app(test_config: Mapping | None = None) -> Flask:
         for provider in config.providers:
             if not provider.enabled:
                 log.warning("provider %s disabled: %s", provider.name, provider.disabled_reason)
-    holder = RuntimeHolder(Runtime.build(config), loader=load_config)
+    # One store per worker process, opened here (after gunicorn forked), kept across reloads.
+    opener = functools.partial(open_store, directory=state_directory())
+    holder = RuntimeHolder(Runtime.build(config, open_store=opener), loader=load_config, open_store=opener)
     install_secret_filter(lambda: holder.current.scrubber)
     state = LoadBalancerState(holder, path, os.environ.get("LOG_FORMAT", "").lower() == "json")
     app.extensions["loadbalancer"] = state
@@ -101,10 +105,9 @@ def create_app(test_config: Mapping | None = None) -> Flask:
 def init_operations(state: LoadBalancerState, *, start_monitor: bool = True) -> None:
     """Give the app its metrics, rate limiter and health monitor; count every finished request."""
     import health
-    directory = state_directory()
     state.metrics = Metrics()
-    state.rate_limiter = RateLimiter(directory / "ratelimit")
-    state.monitor = HealthMonitor(state.holder, directory, probe=health.probe_all)
+    state.rate_limiter = RateLimiter(lambda: state.holder.current.store)
+    state.monitor = HealthMonitor(state.holder, probe=health.probe_all)
     state.model_catalog = ModelCatalog(probe=health.probe_listings)
 
     def record_metrics(record: RequestRecord) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 from loadbalancer.settings.validation import (
     ConfigError, Location, MissingVariable, check_glob,
@@ -21,14 +23,14 @@ from loadbalancer.settings.validation import (
 
 __all__ = [
     "AuthConfig", "Capabilities", "ClientKey", "Config", "ConfigError", "HealthConfig",
-    "LimitsConfig", "ModelRoute", "ProviderConfig", "RoutingConfig", "Timeout",
+    "LimitsConfig", "ModelRoute", "ProviderConfig", "RoutingConfig", "StateConfig", "Timeout",
     "describe_changes", "load_config", "parse_config",
 ]
 
 from loadbalancer.providers.registry import PROVIDER_TYPES, provider_type
 from loadbalancer.settings.changes import describe_changes  # noqa: F401  (re-exported)
 from loadbalancer.settings.records import (  # noqa: F401  (re-exported: modules import records from config)
-    AuthConfig, Capabilities, ClientKey, Config, HealthConfig, LimitsConfig, ModelRoute, ProviderConfig, RoutingConfig, Timeout, ROUTING_STRATEGIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, DEFAULT_MAX_TOOL_NAME_LENGTH, MIN_TOOL_NAME_LENGTH, REASONING_CONTENT_MODES, RESERVED_HEADERS,
+    AuthConfig, Capabilities, ClientKey, Config, HealthConfig, LimitsConfig, ModelRoute, ProviderConfig, RoutingConfig, StateConfig, Timeout, ROUTING_STRATEGIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, DEFAULT_MAX_TOOL_NAME_LENGTH, MIN_TOOL_NAME_LENGTH, REASONING_CONTENT_MODES, RESERVED_HEADERS,
 )
 
 
@@ -47,22 +49,27 @@ def parse_config(data: object, source: str, environ: Mapping[str, str] | None = 
     environment = os.environ if environ is None else environ
     where = Location(source)
     top = expect_object(data, where)
-    check_keys(top, where, ("providers", "auth", "routing", "limits", "health"),
+    check_keys(top, where, ("providers", "auth", "routing", "limits", "health", "state"),
                required=("providers",))
     sections = {name: substitute_or_fail(top.get(name, {}), where.key(name), environment)
-                for name in ("auth", "routing", "limits", "health")}
+                for name in ("auth", "routing", "limits", "health", "state")}
     return Config(
         providers=_parse_providers(top["providers"], where.key("providers"), environment),
         auth=_parse_auth(sections["auth"], where.key("auth")),
         routing=_parse_routing(sections["routing"], where.key("routing")),
         limits=_parse_limits(sections["limits"], where.key("limits")),
         health=_parse_health(sections["health"], where.key("health")),
+        state=_parse_state(sections["state"], where.key("state")),
         source=source,
     )
 
 
 # --- providers -------------------------------------------------------------------------------
 
+PROVIDER_NAME_MAX_BYTES = 64
+MAX_PROVIDERS = 64
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+_STATE_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 TIMEOUT_KEYS = ("connect", "read", "idle", "first_byte", "total")
 _PROVIDER_KEYS = (
     "name", "type", "base_url", "api_key", "models", "priority", "weight", "timeout", "headers",
@@ -76,6 +83,9 @@ def _parse_providers(value: object, where: Location,
     entries = expect_list(value, where)
     if not entries:
         raise where.error("at least one provider is required")
+    if len(entries) > MAX_PROVIDERS:
+        # The embedded state holds a fixed number of provider records (routing/state/embedded.py).
+        raise where.error(f"at most {MAX_PROVIDERS} providers, got {len(entries)}")
     providers: list[ProviderConfig] = []
     for position, entry in enumerate(entries):
         provider = _parse_provider(entry, where.index(position), environ)
@@ -95,6 +105,9 @@ def _parse_provider(value: object, where: Location, environ: Mapping[str, str]) 
     missing: list[MissingVariable] = []
     entry = substitute_variables(raw, where, environ, missing)
     name = expect_str(entry["name"], where.key("name"), non_empty=True)
+    if len(name.encode()) > PROVIDER_NAME_MAX_BYTES:
+        # The name is the provider's key in the shared state (a fixed-size record when embedded).
+        raise where.key("name").error(f"a provider name is at most {PROVIDER_NAME_MAX_BYTES} bytes")
     api_key, disabled_reason = _parse_credentials(kind.credential_keys, raw, entry, where, missing)
     health_path, paid_probe = _parse_provider_health(entry.get("health", {}), where.key("health"))
     options = kind.parse_options(entry, where)
@@ -298,3 +311,35 @@ def _parse_health(value: object, where: Location) -> HealthConfig:
     """The health monitor section."""
     checks = {"interval": non_negative_number, "timeout": expect_number}
     return parse_record(HealthConfig, value, where, checks)
+
+
+def _parse_state(value: object, where: Location) -> StateConfig:
+    """Where provider state is shared: absent or without redis_url, the state directory."""
+    obj = expect_object(value, where)
+    check_keys(obj, where, ("redis_url", "prefix"))
+    url = optional_member(obj, where, "redis_url", None, _check_redis_url)
+    prefix = optional_member(obj, where, "prefix", StateConfig.prefix, expect_str)
+    if not _STATE_PREFIX.match(prefix):
+        raise where.key("prefix").error(
+            "a prefix is 1 to 64 of the characters A-Z a-z 0-9 _ . : - (it names every Redis key)")
+    return StateConfig(redis_url=url, prefix=prefix)
+
+
+def _check_redis_url(value: object, where: Location) -> str:
+    """redis://[:password@]host[:port][/db], rediss://... or unix:///path; never echoed (it may hold a password)."""
+    url = expect_str(value, where).strip()
+    try:
+        parts = urlsplit(url)
+        parts.port
+    except ValueError as err:
+        raise where.error("not a valid Redis URL (invalid port)") from err
+    if parts.scheme not in REDIS_SCHEMES:
+        raise where.error(f"a Redis URL starts with {', '.join(s + '://' for s in REDIS_SCHEMES)}")
+    if parts.scheme == "unix" and not parts.path:
+        raise where.error("a unix:// Redis URL needs the socket's path, e.g. unix:///run/redis.sock")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise where.error("a Redis URL needs a host, e.g. redis://127.0.0.1:6379/0")
+    database = parts.path.lstrip("/")
+    if parts.scheme != "unix" and database and not database.isdigit():
+        raise where.error("the path of a Redis URL is the database number, e.g. /0")
+    return url

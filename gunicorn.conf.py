@@ -25,7 +25,7 @@ if worker_choice == "gevent":
 
     monkey.patch_all()
 
-# Workers share a state directory (health probe results, rate-limit counters, metrics). It
+# Workers share a state directory (provider state, rate-limit windows, probe results, metrics). It
 # must be in the environment before any process imports prometheus_client, and a HUP reload
 # re-runs this file: keep what an earlier run set.
 if not os.environ.get("LB_STATE_DIR"):
@@ -98,15 +98,14 @@ def _raise_open_file_limit(server):
 
 
 def _reset_shared_state():
-    """Start from an empty metrics directory and no stale probe results from a previous run."""
+    """Start from an empty metrics directory and no provider state or probe results of a previous run."""
     metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(metrics_dir, exist_ok=True)
     for name in os.listdir(metrics_dir):
         if name.endswith((".db", ".db.partial")):  # only the metrics files: the dir may be shared
             os.remove(os.path.join(metrics_dir, name))
-    stale_results = os.path.join(os.environ["LB_STATE_DIR"], "health.json")
-    if os.path.exists(stale_results):
-        os.remove(stale_results)
+    # The embedded store (loadbalancer/routing/state/embedded.py); a HUP keeps it, a restart does not.
+    shutil.rmtree(os.path.join(os.environ["LB_STATE_DIR"], "provider-state"), ignore_errors=True)
 
 
 def when_ready(server):

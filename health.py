@@ -95,6 +95,7 @@ def health_report(runtime: Runtime, *, probe: bool = False,
             "latency_ms": None if snapshot.latency_ms is None else round(snapshot.latency_ms, 1),
             "consecutive_failures": snapshot.consecutive_failures,
             "cooldown_remaining_s": round(snapshot.cooldown_remaining, 1),
+            "cooldown_reason": snapshot.cooldown_reason,
             "in_flight": snapshot.in_flight, "requests": snapshot.requests, "failures": snapshot.failures,
             "priority": provider.priority, "weight": provider.weight,
             "models": [route.pattern for route in provider.models] or ["*"],
@@ -112,4 +113,12 @@ def health_report(runtime: Runtime, *, probe: bool = False,
         status = "degraded"
     else:
         status = "down"
-    return {"status": status, "config": runtime.config.source, "providers": providers}
+    return {"status": status, "config": runtime.config.source, "state": state_report(runtime),
+            "providers": providers}
+
+
+def state_report(runtime: Runtime) -> dict:
+    """Where provider state is shared and whether it is reachable (`"status": "degraded"` when not)."""
+    shared = runtime.store.status()
+    return {"backend": shared.backend, "shared_with": shared.shared_with,
+            "status": "degraded" if shared.degraded else "ok", "detail": shared.detail}

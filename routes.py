@@ -265,6 +265,7 @@ def metrics_view() -> Response:
     """Prometheus metrics, merged over every worker."""
     state = current_app.extensions["loadbalancer"]
     state.metrics.set_provider_states(runtime().balancer.snapshot())
+    state.metrics.set_shared_state(runtime().store.status())
     return Response(state.metrics.exposition(), status=200, content_type=METRICS_CONTENT_TYPE)
 
 

@@ -1,8 +1,10 @@
 """The per-worker state built from one configuration, and its atomic replacement.
 
 A `Runtime` bundles a validated `Config` with the balancer, the provider interface objects
-and the pooled provider clients made from it. Requests take `holder.current` once and keep it to the end, so a
-reload never changes the configuration under a request in flight.
+and the pooled provider clients made from it, and the shared state store the balancer
+writes to. Requests take `holder.current` once and keep it to the end, so a reload never
+changes the configuration under a request in flight. The store outlives reloads that keep
+the `state` section, so what the fleet knows about each provider is never forgotten.
 """
 
 from __future__ import annotations
@@ -12,17 +14,27 @@ import logging
 import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator
+from urllib.parse import urlsplit
 
 from loadbalancer.routing.balancer import Balancer
+from loadbalancer.routing.state import ProviderStateStore
+from loadbalancer.routing.state.memory import MemoryStore
 from loadbalancer.secrets import SecretScrubber
 from loadbalancer.settings.changes import describe_changes
-from loadbalancer.settings.records import Config
+from loadbalancer.settings.records import Config, StateConfig
 from loadbalancer.settings.validation import ConfigError
 from loadbalancer.providers.base import Provider
 from loadbalancer.providers.http_client import ProviderClient
 from loadbalancer.providers.registry import build_provider
 
 log = logging.getLogger("loadbalancer")
+
+StoreOpener = Callable[[StateConfig], ProviderStateStore]
+
+
+def memory_store(settings: StateConfig) -> ProviderStateStore:
+    """A store of this process only (unit tests, runtimes built without an opener)."""
+    return MemoryStore()
 
 
 @dataclass(frozen=True)
@@ -37,12 +49,19 @@ class Runtime:
     balancer: Balancer
     clients: dict[str, ProviderClient]
     providers: dict[str, Provider]
+    store: ProviderStateStore
     scrubber: SecretScrubber
 
     @classmethod
-    def build(cls, config: Config, previous: "Runtime | None" = None) -> "Runtime":
+    def build(cls, config: Config, previous: "Runtime | None" = None,
+              open_store: StoreOpener = memory_store) -> "Runtime":
         """A runtime for `config`, keeping provider state and sessions from `previous`."""
-        balancer = Balancer(config.providers, config.routing)
+        if previous is not None and previous.config.state == config.state:
+            store = previous.store
+        else:
+            store = open_store(config.state)
+            store.start()
+        balancer = Balancer(config.providers, config.routing, store=store)
         clients: dict[str, ProviderClient] = {}
         providers: dict[str, Provider] = {}
         for provider in config.providers:
@@ -60,17 +79,19 @@ class Runtime:
             balancer.carry_state_from(previous.balancer)
         retired = tuple(previous.own_secret_values()) if previous is not None else ()
         scrubber = SecretScrubber(lambda: (*configured_secrets(config, providers), *retired))
-        return cls(config, balancer, clients, providers, scrubber)
+        return cls(config, balancer, clients, providers, store, scrubber)
 
     def own_secret_values(self) -> Iterator[str]:
         """Every secret of this configuration as it is now (not those of the one it replaced)."""
         return configured_secrets(self.config, self.providers)
 
     def retire(self, successor: "Runtime") -> None:
-        """Close the sessions the successor no longer uses (idle pooled connections only)."""
+        """Close the sessions and the store the successor no longer uses (idle connections only)."""
         for name, client in self.clients.items():
             if successor.clients.get(name) is not client:
                 client.close()
+        if successor.store is not self.store:
+            self.store.close()  # a request still finishing on it reopens what it needs
 
 
 def configured_secrets(config: Config, providers: dict[str, Provider]) -> Iterator[str]:
@@ -81,6 +102,16 @@ def configured_secrets(config: Config, providers: dict[str, Provider]) -> Iterat
         yield from provider.secret_values()
     for provider in config.providers:
         yield from (value for _, value in provider.headers)
+    if config.state.redis_url:
+        yield from redis_url_secrets(config.state.redis_url)
+
+
+def redis_url_secrets(url: str) -> Iterator[str]:
+    """The Redis URL itself and its password, which no log line or answer may carry."""
+    yield url
+    password = urlsplit(url).password
+    if password:
+        yield password
 
 
 class ReloadOutcome(enum.Enum):
@@ -96,11 +127,14 @@ class RuntimeHolder:
 
     `loader` reads and validates a providers file (`config.load_config`); it is passed in
     because the file format belongs to the top-level `config.py`, above this package.
+    `open_store` opens the state store a new `state` section names.
     """
 
-    def __init__(self, runtime: Runtime, loader: Callable[[str], Config]) -> None:
+    def __init__(self, runtime: Runtime, loader: Callable[[str], Config],
+                 open_store: StoreOpener = memory_store) -> None:
         self._runtime = runtime
         self._loader = loader
+        self._open_store = open_store
         self._lock = threading.Lock()
 
     @property
@@ -125,7 +159,7 @@ class RuntimeHolder:
             changes = describe_changes(old.config, config)
             if not changes:
                 return ReloadOutcome.UNCHANGED
-            new = Runtime.build(config, previous=old)
+            new = Runtime.build(config, previous=old, open_store=self._open_store)
             self._runtime = new
             log.info("config reloaded from %s: %s", path, "; ".join(changes))
             old.retire(new)

@@ -10,6 +10,7 @@ import pytest
 
 from support.fake_backend import FakeBackend, closed_port
 from support.lb_process import LoadBalancerProcess, anthropic_provider, providers_config
+from support.redis_server import RedisServer
 
 
 # botocore's credential chain ends at the EC2 instance metadata service (169.254.169.254):
@@ -82,3 +83,18 @@ def lb(tmp_path: Path) -> Iterator[Callable[..., LoadBalancerProcess]]:
     yield start_lb
     for process in started:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the whole session (tests keep apart by key prefix); skips without redis-server."""
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server this test may kill and restart (same port); skips without redis-server."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.kill()

@@ -1,4 +1,8 @@
-"""Specification of balancer.py: provider order, cooldowns, circuit breaker, strategies, affinity."""
+"""Specification of balancer.py: provider order, cooldowns, circuit breaker, strategies, affinity.
+
+The balancer runs here on the in-process MemoryStore with a fake clock; the same promises
+across processes and instances are in test_state_store.py and test_shared_state.py.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from loadbalancer.client_request import parse_messages_request
 from loadbalancer.routing.affinity import affinity_key_for
 from loadbalancer.routing.balancer import Balancer
 from loadbalancer.routing.needs import RequestNeeds
+from loadbalancer.routing.state.memory import MemoryStore
 from loadbalancer.settings.records import LimitsConfig
 
 
@@ -28,6 +33,14 @@ class Caps:
 
 
 @dataclass(frozen=True)
+class Timeout:
+    """Stand-in for config.Timeout."""
+
+    connect: float = 5.0
+    read: float = 25.0
+
+
+@dataclass(frozen=True)
 class Provider:
     """Stand-in for config.ProviderConfig (only the fields the balancer reads)."""
 
@@ -38,6 +51,7 @@ class Provider:
     capabilities: Caps = field(default_factory=Caps)
     disabled_reason: str | None = None
     type: str = "anthropic"
+    timeout: Timeout = field(default_factory=Timeout)
 
     @property
     def enabled(self) -> bool:
@@ -63,10 +77,10 @@ class Routing:
 
 
 class FakeClock:
-    """A monotonic clock the test moves by hand."""
+    """A wall clock the test moves by hand."""
 
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 1_700_000_000.0
 
     def __call__(self) -> float:
         return self.now
@@ -97,10 +111,11 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def make(providers, clock=None, rng=None, **routing) -> Balancer:
+def make(providers, clock=None, rng=None, store=None, **routing) -> Balancer:
     """Build a Balancer over stand-in providers with a fake clock and jitter-free random."""
-    return Balancer(providers, Routing(**routing), clock=clock or FakeClock(),
-                    wall_clock=lambda: 1_700_000_000.0, random=rng or NoJitter())
+    clock, rng = clock or FakeClock(), rng or NoJitter()
+    return Balancer(providers, Routing(**routing), store=store or MemoryStore(clock=clock, rng=rng),
+                    clock=clock, random=rng)
 
 
 def names(plan) -> list[str]:
@@ -284,15 +299,50 @@ def test_failed_trial_reopens_with_longer_cooldown(clock):
     assert balancer.plan(NEEDS) == []
 
 
-def test_unused_trial_reservation_lapses(clock):
-    balancer = make([Provider("a")], clock=clock)
+def test_an_abandoned_trial_lapses_after_connect_plus_read_timeout(clock):
+    balancer = make([Provider("a")], clock=clock)  # timeouts 5 + 25 s
     open_circuit(balancer, clock)
     clock.advance(state_of(balancer, "a").cooldown_remaining)
-    assert names(balancer.plan(NEEDS)) == ["a"]  # reserved, but never begun
+    assert names(balancer.plan(NEEDS)) == ["a"]  # claimed, but the worker that holds it died
     assert balancer.plan(NEEDS) == []
-    assert balancer.seconds_until_available(NEEDS) == pytest.approx(30.0)
-    clock.advance(30.0)
+    assert balancer.seconds_until_available(NEEDS) == pytest.approx(1.0)  # waiters re-check
+    clock.advance(29.9)
+    assert balancer.plan(NEEDS) == []
+    clock.advance(0.1)
     assert names(balancer.plan(NEEDS)) == ["a"]
+
+
+def test_a_released_trial_goes_to_the_next_request_at_once(clock):
+    balancer = make([Provider("a"), Provider("b", priority=2)], clock=clock)
+    open_circuit(balancer, clock)
+    clock.advance(state_of(balancer, "a").cooldown_remaining)
+    assert names(balancer.plan(NEEDS)) == ["a", "b"]
+    balancer.begin("a")
+    assert names(balancer.plan(NEEDS)) == ["b"]
+    balancer.released("a")  # the client's own error: no verdict on the provider
+    assert names(balancer.plan(NEEDS)) == ["a", "b"]
+    assert state_of(balancer, "a").circuit == "half_open"
+
+
+def test_two_balancers_on_one_store_share_one_trial(clock):
+    store = MemoryStore(clock=clock, rng=NoJitter())
+    first, second = (make([Provider("a"), Provider("b", priority=2)], clock=clock, store=store)
+                     for _ in range(2))
+    open_circuit(first, clock)
+    clock.advance(state_of(second, "a").cooldown_remaining)
+    assert names(second.plan(NEEDS)) == ["a", "b"]
+    assert names(first.plan(NEEDS)) == ["b"]
+    second.begin("a")
+    second.succeeded("a", 0.1)
+    assert names(first.plan(NEEDS)) == ["a", "b"]
+
+
+def test_a_plan_skips_excluded_providers_before_claiming_a_trial(clock):
+    balancer = make([Provider("a"), Provider("b", priority=2)], clock=clock)
+    open_circuit(balancer, clock)
+    clock.advance(state_of(balancer, "a").cooldown_remaining)
+    assert names(balancer.plan(NEEDS, exclude={"a"})) == ["b"]
+    assert names(balancer.plan(NEEDS)) == ["a", "b"]  # the trial was not taken by the first plan
 
 
 # --- probes, availability --------------------------------------------------------------------
@@ -377,60 +427,69 @@ def test_latency_exploration_rate_with_seeded_random():
 
 # --- affinity --------------------------------------------------------------------------------
 
-def test_affinity_pins_a_conversation_to_its_provider():
-    balancer = make([Provider("a"), Provider("b")])
-    balancer.begin("b")
-    balancer.succeeded("b", 0.1, affinity_key="conv-1")
-    assert all(balancer.plan(NEEDS, "conv-1")[0].name == "b" for _ in range(10))
-    assert Counter(balancer.plan(NEEDS, "other")[0].name for _ in range(10)) == {"a": 5, "b": 5}
+def homes(balancer: Balancer, keys) -> dict[str, str]:
+    """Conversation key -> the provider its plan puts first."""
+    return {key: balancer.plan(NEEDS, key)[0].name for key in keys}
+
+
+KEYS = [f"conversation-{number}" for number in range(400)]
+
+
+def test_a_conversation_always_gets_the_same_first_provider():
+    balancer = make([Provider("a"), Provider("b"), Provider("c")])
+    first = homes(balancer, KEYS)
+    assert all(homes(balancer, KEYS) == first for _ in range(3))
+    assert set(first.values()) == {"a", "b", "c"}  # and conversations are spread over all of them
+
+
+def test_every_balancer_anywhere_agrees_on_a_conversation_s_provider():
+    providers = [Provider("a"), Provider("b"), Provider("c")]
+    here, elsewhere = make(providers), make(list(reversed(providers)), rng=random.Random(99))
+    for _ in range(5):
+        here.plan(NEEDS)  # a different round-robin position changes nothing
+    assert homes(here, KEYS) == homes(elsewhere, KEYS)
+
+
+def test_conversations_are_shared_by_weight():
+    balancer = make([Provider("a", weight=3), Provider("b", weight=1)])
+    counts = Counter(homes(balancer, [f"k{n}" for n in range(4000)]).values())
+    assert 0.72 <= counts["a"] / 4000 <= 0.78
+
+
+def test_only_the_conversations_of_a_provider_that_leaves_move(clock):
+    balancer = make([Provider("a"), Provider("b"), Provider("c")], clock=clock)
+    before = homes(balancer, KEYS)
+    fail(balancer, "b", retry_after=60.0)
+    during = homes(balancer, KEYS)
+    assert {key: home for key, home in during.items() if before[key] != "b"} == \
+        {key: home for key, home in before.items() if home != "b"}
+    assert "b" not in during.values()
+    clock.advance(61.0)
+    assert homes(balancer, KEYS) == before  # back where their prompt cache is
+
+
+def test_affinity_stays_within_the_best_priority_unless_weighted():
+    providers = [Provider("a"), Provider("b"), Provider("backup", priority=2)]
+    assert set(homes(make(providers), KEYS).values()) == {"a", "b"}
+    assert set(homes(make(providers, strategy="weighted"), KEYS).values()) == {"a", "b", "backup"}
 
 
 def test_affinity_is_off_when_routing_says_so():
-    balancer = make([Provider("a"), Provider("b", priority=2)], affinity=False)
-    balancer.begin("b")
-    balancer.succeeded("b", 0.1, affinity_key="conv-1")
-    assert names(balancer.plan(NEEDS, "conv-1")) == ["a", "b"]
+    balancer = make([Provider("a"), Provider("b")], affinity=False)
+    assert Counter(balancer.plan(NEEDS, "conv-1")[0].name for _ in range(10)) == {"a": 5, "b": 5}
 
 
-def test_affinity_expires_after_ttl_and_is_refreshed_by_use(clock):
-    balancer = make([Provider("a"), Provider("b", priority=2)], clock=clock, affinity_ttl=60.0)
-    balancer.begin("b")
-    balancer.succeeded("b", 0.1, affinity_key="conv")
-    clock.advance(50.0)
-    assert names(balancer.plan(NEEDS, "conv"))[0] == "b"  # refreshes the pin
-    clock.advance(50.0)
-    assert names(balancer.plan(NEEDS, "conv"))[0] == "b"
-    clock.advance(61.0)
-    assert names(balancer.plan(NEEDS, "conv"))[0] == "a"
-
-
-def test_affinity_repins_after_failover(clock):
-    balancer = make([Provider("a"), Provider("b", priority=2)], clock=clock)
-    balancer.begin("b")
-    balancer.succeeded("b", 0.1, affinity_key="conv")
-    fail(balancer, "b")
-    assert names(balancer.plan(NEEDS, "conv")) == ["a"]
-    balancer.begin("a")
-    balancer.succeeded("a", 0.1, affinity_key="conv")
-    clock.advance(100.0)
-    assert names(balancer.plan(NEEDS, "conv")) == ["a", "b"]
-
-
-def test_affinity_ignores_pin_to_unhealthy_provider():
-    balancer = make([Provider("a"), Provider("b", priority=2)])
-    balancer.begin("b")
-    balancer.succeeded("b", 0.1, affinity_key="conv")
+def test_affinity_ignores_a_provider_a_probe_found_unhealthy():
+    balancer = make([Provider("a"), Provider("b")])
+    on_b = [key for key, home in homes(balancer, KEYS).items() if home == "b"]
     balancer.probe_result("b", ok=False, latency_ms=None, error="probe 500")
-    assert names(balancer.plan(NEEDS, "conv")) == ["a", "b"]
+    assert {names(balancer.plan(NEEDS, key))[0] for key in on_b} == {"a"}
 
 
-def test_affinity_table_is_bounded_dropping_oldest():
-    balancer = Balancer([Provider("a"), Provider("b", priority=2)], Routing(), clock=FakeClock(),
-                        random=NoJitter(), affinity_limit=3)
-    for i in range(5):
-        balancer.begin("b")
-        balancer.succeeded("b", 0.1, affinity_key=f"conv-{i}")
-    assert [names(balancer.plan(NEEDS, f"conv-{i}"))[0] for i in range(5)] == ["a", "a", "b", "b", "b"]
+def test_the_rest_of_a_plan_follows_the_strategy():
+    balancer = make([Provider("a"), Provider("b"), Provider("c", priority=2)])
+    plan = names(balancer.plan(NEEDS, "conv"))
+    assert plan[-1] == "c" and len(plan) == 3
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -438,19 +497,26 @@ def test_affinity_table_is_bounded_dropping_oldest():
 BODY = {"model": "claude", "system": "be brief", "messages": [{"role": "user", "content": "hi"}]}
 
 
-@pytest.mark.parametrize("body, headers, expected", [
-    ({**BODY, "metadata": {"user_id": '{"session":"s1"}'}}, {"x-claude-code-session-id": "cc"},
-     '{"session":"s1"}'),
-    (BODY, {"x-claude-code-session-id": "cc", "x-session-id": "generic"}, "cc"),
-    (BODY, {"X-Claude-Code-Session-Id": "cc-title"}, "cc-title"),
-    (BODY, {"x-session-id": "generic"}, "generic"),
-    (BODY, {"X-Session-Id": "generic-title"}, "generic-title"),
-    ({"model": "claude"}, {}, None),
-    ({"model": "claude", "messages": []}, {}, None),
-    ({"model": "claude", "messages": [{"role": "user", "content": [{"type": "image"}]}]}, {}, None),
-])
-def test_affinity_key_precedence(body, headers, expected):
-    assert affinity_key_for(body, headers) == expected
+def test_affinity_key_precedence():
+    def key(body=BODY, **headers):
+        return affinity_key_for(body, {name.replace("_", "-"): value for name, value in headers.items()})
+
+    with_user = {**BODY, "metadata": {"user_id": '{"session":"s1"}'}}
+    assert key(with_user, x_claude_code_session_id="cc") == key(with_user)  # user_id first
+    assert key(x_claude_code_session_id="cc", x_session_id="generic") == key(x_claude_code_session_id="cc")
+    assert key(**{"X-Claude-Code-Session-Id": "cc"}) == key(x_claude_code_session_id="cc")
+    assert key(**{"X-Session-Id": "generic"}) == key(x_session_id="generic")
+    assert len({key(with_user), key(x_claude_code_session_id="cc"), key(x_session_id="generic"), key()}) == 4
+    assert key({"model": "claude"}) is None
+    assert key({"model": "claude", "messages": []}) is None
+    assert key({"model": "claude", "messages": [{"role": "user", "content": [{"type": "image"}]}]}) is None
+
+
+def test_an_affinity_key_is_a_fixed_size_digest_whatever_the_client_sends():
+    huge = {**BODY, "metadata": {"user_id": "u" * (1 << 20)}}
+    assert len(affinity_key_for(huge, {})) == 64
+    assert len(affinity_key_for(BODY, {"x-session-id": "s" * 60000})) == 64
+    assert "u" * 100 not in affinity_key_for(huge, {})
 
 
 def test_affinity_key_falls_back_to_hash_of_system_and_first_user_message():
@@ -503,7 +569,7 @@ def test_thread_safety_counts_stay_consistent():
         for i in range(per_thread):
             chosen = balancer.plan(NEEDS, affinity_key=f"k{i % 7}")[0].name
             balancer.begin(chosen)
-            balancer.succeeded(chosen, 0.01, affinity_key=f"k{i % 7}")
+            balancer.succeeded(chosen, 0.01)
 
     threads = [threading.Thread(target=worker) for _ in range(16)]
     for thread in threads:
@@ -520,14 +586,14 @@ def test_carry_state_from_keeps_surviving_providers(clock):
     fail(old, "a", retry_after=60.0)
     old.begin("a")  # still in flight on the old balancer
     old.begin("gone")
-    old.succeeded("gone", 0.1, affinity_key="conv")
-    new = make([Provider("a"), Provider("fresh")], clock=clock)
+    old.succeeded("gone", 0.1)
+    new = make([Provider("a"), Provider("fresh")], clock=clock, store=old.store)
     new.carry_state_from(old)
     a = state_of(new, "a")
     assert (a.state, a.failures, a.requests, a.in_flight) == ("cooling_down", 1, 2, 0)
     assert a.cooldown_remaining == pytest.approx(60.0)
     assert state_of(new, "fresh").state == "healthy"
-    assert names(new.plan(NEEDS, "conv")) == ["fresh"]  # pin to a removed provider is dropped
+    assert names(new.plan(NEEDS, "conv")) == ["fresh"]  # a cooling "a" is passed over
     new.released("a")  # a request begun before the reload ends here: no negative count
     assert state_of(new, "a").in_flight == 0
 
@@ -582,7 +648,7 @@ def test_real_success_clears_an_unhealthy_probe_verdict():
 def test_failed_trial_reopens_even_if_a_reload_raised_the_threshold(clock):
     old = make([Provider("a")], clock=clock)
     open_circuit(old, clock)
-    new = make([Provider("a")], clock=clock, failure_threshold=10)
+    new = make([Provider("a")], clock=clock, failure_threshold=10, store=old.store)
     new.carry_state_from(old)
     clock.advance(state_of(new, "a").cooldown_remaining)
     assert names(new.plan(NEEDS)) == ["a"]

@@ -135,6 +135,25 @@ def test_variables_are_substituted_in_other_sections(section: dict, expected: An
     assert expected(config)
 
 
+@pytest.mark.parametrize("state, url, prefix", [
+    ({}, None, "anthropic-lb"),
+    ({"redis_url": "redis://:${PW}@redis.internal:6379/2"}, "redis://:s3cret@redis.internal:6379/2", "anthropic-lb"),
+    ({"redis_url": "rediss://redis.internal", "prefix": "team-a:lb"}, "rediss://redis.internal", "team-a:lb"),
+    ({"redis_url": "unix:///run/redis/redis.sock"}, "unix:///run/redis/redis.sock", "anthropic-lb"),
+])
+def test_the_state_section_names_where_provider_state_is_shared(state: dict, url: str | None,
+                                                                 prefix: str) -> None:
+    config = parse(document(state=state), {"PW": "s3cret"})
+    assert (config.state.redis_url, config.state.prefix) == (url, prefix)
+    assert "s3cret" not in repr(config)
+
+
+def test_a_redis_url_is_never_echoed_in_its_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(document(state={"redis_url": "redis://:hunter2@h:99999/0"}))
+    assert "hunter2" not in str(caught.value)
+
+
 def test_a_literal_dollar_without_braces_is_kept() -> None:
     assert parse_provider(api_key="sk-$N-$").api_key == "sk-$N-$"
 
@@ -296,7 +315,7 @@ DELETE = object()
 ERROR_CASES = [
     # top level and sections
     ([], ["providers"], "expected an object, got array", "$"),
-    (["extra"], 1, "unknown key 'extra'; allowed keys: auth, health, limits, providers, routing",
+    (["extra"], 1, "unknown key 'extra'; allowed keys: auth, health, limits, providers, routing, state",
      "extra"),
     (["providers"], DELETE, "required key is missing", "providers"),
     (["providers"], [], "at least one provider is required", "providers"),
@@ -424,6 +443,23 @@ ERROR_CASES = [
     (["health", "interval"], -1, "must be >= 0", "health.interval"),
     (["health", "timeout"], 0, "must be > 0", "health.timeout"),
     (["health", "timeout"], float("nan"), "finite", "health.timeout"),
+    # state
+    (["state"], "redis://h", "expected an object, got string", "state"),
+    (["state", "redis"], "redis://h", "unknown key 'redis'; allowed keys: prefix, redis_url", "state.redis"),
+    (["state", "redis_url"], "http://h:6379", "a Redis URL starts with redis://, rediss://, unix://",
+     "state.redis_url"),
+    (["state", "redis_url"], "redis://:pw@h:70000/0", "invalid port", "state.redis_url"),
+    (["state", "redis_url"], "redis://", "needs a host", "state.redis_url"),
+    (["state", "redis_url"], "redis://h/zero", "the database number", "state.redis_url"),
+    (["state", "redis_url"], "unix://", "the socket's path", "state.redis_url"),
+    (["state", "redis_url"], 6379, "expected a string, got integer", "state.redis_url"),
+    (["state", "redis_url"], "${UNSET_REDIS_URL}", "environment variable UNSET_REDIS_URL is not set",
+     "state.redis_url"),
+    (["state", "prefix"], "lb{x}", "a prefix is 1 to 64 of the characters", "state.prefix"),
+    (["state", "prefix"], "", "a prefix is 1 to 64", "state.prefix"),
+    (["providers", 0, "name"], "n" * 65, "at most 64 bytes", "providers[0].name"),
+    (["providers"], [{"name": f"p{n}", "type": "anthropic", "base_url": "http://x.test"} for n in range(65)],
+     "at most 64 providers, got 65", "providers"),
 ]
 
 
@@ -549,6 +585,7 @@ def test_describe_changes_lines() -> None:
 @pytest.mark.parametrize("section, field", [
     ({"limits": {"max_messages": 5}}, "limits modified: max_messages"),
     ({"health": {"interval": 0}}, "health modified: interval"),
+    ({"state": {"redis_url": "redis://:pw@h"}}, "state modified: redis_url"),
     ({"auth": {"api_keys": ["sk-client-new"]}}, "auth modified: api_keys"),
 ])
 def test_describe_changes_in_sections(section: dict, field: str) -> None:

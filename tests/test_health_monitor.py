@@ -9,7 +9,8 @@ import pytest
 
 from config import load_config, parse_config
 from health import ProbeResult
-from loadbalancer.ops.health_monitor import RESULTS_FILE, HealthMonitor, read_results, write_results
+from loadbalancer.ops.health_monitor import HealthMonitor, decode_results, encode_results
+from loadbalancer.routing.state.embedded import EmbeddedStore
 from loadbalancer.runtime import Runtime, RuntimeHolder
 from support.fake_backend import FakeBackend, closed_port, hang
 from support.lb_process import anthropic_provider, providers_config
@@ -40,18 +41,21 @@ class CountingProbe:
                 for provider in runtime.config.providers if provider.enabled]
 
 
-def make_holder(interval: float = 10.0) -> RuntimeHolder:
-    """A runtime with providers a and b (never contacted: probes are fakes here)."""
+def make_holder(directory: Path, interval: float = 10.0,
+                wall_clock: Callable[[], float] = time.time) -> RuntimeHolder:
+    """A runtime with providers a and b (never contacted: probes are fakes here) on the shared state in `directory`."""
     data = providers_config(anthropic_provider("a", "http://127.0.0.1:1"),
                             anthropic_provider("b", "http://127.0.0.1:2"))
     data["health"] = {"interval": interval, "timeout": 1}
-    return RuntimeHolder(Runtime.build(parse_config(data, "test")), loader=load_config)
+    runtime = Runtime.build(parse_config(data, "test"),
+                            open_store=lambda settings: EmbeddedStore(directory, clock=wall_clock))
+    return RuntimeHolder(runtime, loader=load_config)
 
 
 def make_monitor(directory: Path, probe: Callable[[Runtime], list[ProbeResult]], clock: Clock,
                  interval: float = 10.0) -> HealthMonitor:
-    """A monitor on its own runtime (as a worker process would have)."""
-    return HealthMonitor(make_holder(interval), directory, probe=probe, clock=clock)
+    """A monitor on its own runtime and store (as a worker process would have)."""
+    return HealthMonitor(make_holder(directory, interval), probe=probe, clock=clock)
 
 
 def states(monitor_holder: RuntimeHolder) -> dict[str, str]:
@@ -93,7 +97,7 @@ def test_another_worker_takes_over_when_the_prober_goes_away(tmp_path: Path) -> 
     first.tick()
     second.tick()
     assert not second.is_prober
-    first.stop()  # a dead process drops its flock the same way
+    first.stop()  # gives the role up; a dead process's lease lapses after a few seconds
     second.tick()
     assert second.is_prober and probe.calls == 2
     second.stop()
@@ -106,7 +110,6 @@ def test_a_recovered_provider_is_healthy_again_after_the_next_probe(tmp_path: Pa
     assert states(monitor._holder)["a"] == "unhealthy"
     probe.usable = True
     clock.now += 5
-    time.sleep(0.01)  # a new mtime for the results file
     monitor.tick()
     assert states(monitor._holder) == {"a": "healthy", "b": "healthy"}
     monitor.stop()
@@ -122,7 +125,7 @@ def test_interval_zero_disables_probing(tmp_path: Path) -> None:
 
 def test_the_monitor_thread_probes_in_the_background(tmp_path: Path) -> None:
     probe = CountingProbe()
-    monitor = HealthMonitor(make_holder(interval=0.05), tmp_path, probe=probe)
+    monitor = HealthMonitor(make_holder(tmp_path, interval=0.05), probe=probe)
     monitor.start()
     try:
         deadline = time.monotonic() + 5
@@ -133,21 +136,33 @@ def test_the_monitor_thread_probes_in_the_background(tmp_path: Path) -> None:
     assert probe.calls >= 2 and set(monitor.results()) == {"a", "b"}
 
 
-def test_results_survive_the_file_round_trip_and_garbage_is_ignored(tmp_path: Path) -> None:
+def test_results_survive_the_round_trip_and_garbage_is_ignored() -> None:
     result = ProbeResult("a", True, True, 3.0, ("m1", "m2"), None, 1234.5)
-    write_results(tmp_path / RESULTS_FILE, [result])
-    assert read_results(tmp_path / RESULTS_FILE) == {"a": result}
-    (tmp_path / RESULTS_FILE).write_text("{not json")
-    assert read_results(tmp_path / RESULTS_FILE) == {}
-    assert read_results(tmp_path / "missing.json") == {}
-    (tmp_path / RESULTS_FILE).write_text('{"results": [{"name": "a", "unexpected": 1}]}')
-    assert read_results(tmp_path / RESULTS_FILE) == {}
+    assert decode_results(encode_results([result])) == {"a": result}
+    assert decode_results(b"{not json") == {}
+    assert decode_results(None) == {}
+    assert decode_results(b'{"results": [{"name": "a", "unexpected": 1}]}') == {}
+
+
+def test_a_prober_that_dies_is_replaced_once_its_lease_lapses(tmp_path: Path) -> None:
+    clock, probe, later = Clock(), CountingProbe(), Clock()
+    later.now = time.time()
+    first = make_monitor(tmp_path, probe, clock)
+    second = HealthMonitor(make_holder(tmp_path, wall_clock=later), probe=probe, clock=clock)
+    first.tick()  # and then its process dies: it never renews the role
+    later.now = time.time()
+    second.tick()
+    assert (first.is_prober, second.is_prober) == (True, False)
+    later.now += 10  # past the dead prober's lease (3 ticks + the 1 s health timeout)
+    second.tick()
+    assert second.is_prober and probe.calls == 2
 
 
 def test_health_answers_from_the_last_probe_and_says_when_it_was_taken(client: Any, app: Any) -> None:
     monitor = app.extensions["loadbalancer"].monitor
-    write_results(monitor.results_path, [ProbeResult("primary", False, None, None, (),
-                                                      "connection refused", 1700000000.0)])
+    store = app.extensions["loadbalancer"].holder.current.store
+    store.publish_probe_results(encode_results([ProbeResult("primary", False, None, None, (),
+                                                            "connection refused", 1700000000.0)]))
     monitor.load_results()
     started = time.monotonic()
     report = client.get("/health").get_json()

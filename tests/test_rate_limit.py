@@ -1,4 +1,4 @@
-"""Per-client requests-per-minute limits: the sliding window, the shared files, and the 429."""
+"""Per-client requests-per-minute limits: the sliding window, the shared state, and the 429."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,9 @@ import pytest
 
 from config import ClientKey
 from loadbalancer.errors import RateLimited
-from loadbalancer.ops.rate_limit import RateLimiter, WindowCounts, decide
+from loadbalancer.ops.rate_limit import RateLimiter
+from loadbalancer.routing.state.embedded import EmbeddedStore
+from loadbalancer.routing.state.transitions import WindowCounts, decide_rate
 from support.fake_backend import closed_port
 from support.lb_process import anthropic_provider, providers_config
 
@@ -21,6 +23,23 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class Decision:
+    """decide_rate's verdict and counts in one object, as these tables read them."""
+
+    def __init__(self, counts: WindowCounts | None, now: float, limit: int) -> None:
+        verdict, self.counts = decide_rate(counts, now, limit)
+        self.allowed, self.retry_after = verdict.allowed, verdict.retry_after
+
+
+decide = Decision
+
+
+def limiter_on(directory: Path, clock: Clock) -> RateLimiter:
+    """A limiter counting in an embedded store in `directory` (as one worker would)."""
+    store = EmbeddedStore(directory, clock=clock)
+    return RateLimiter(lambda: store)
 
 
 @pytest.mark.parametrize(("counts", "now", "limit", "allowed"), [
@@ -61,7 +80,7 @@ def test_retry_after_is_the_first_whole_second_with_room(counts: WindowCounts, n
 
 
 def test_limiter_refuses_the_request_over_the_limit_with_retry_after(tmp_path: Path) -> None:
-    limiter = RateLimiter(tmp_path, clock=Clock(6000.0))
+    limiter = limiter_on(tmp_path, Clock(6000.0))
     client = ClientKey(name="alice", key="sk-alice", requests_per_minute=3)
     for _ in range(3):
         limiter.check(client)
@@ -76,7 +95,7 @@ def test_limiter_refuses_the_request_over_the_limit_with_retry_after(tmp_path: P
 
 def test_limiters_sharing_a_directory_share_the_count(tmp_path: Path) -> None:
     clock = Clock(6000.0)
-    workers = [RateLimiter(tmp_path, clock=clock), RateLimiter(tmp_path, clock=clock)]
+    workers = [limiter_on(tmp_path, clock), limiter_on(tmp_path, clock)]
     client = ClientKey(name="bob", key="sk-bob", requests_per_minute=2)
     workers[0].check(client)
     workers[1].check(client)
@@ -84,20 +103,21 @@ def test_limiters_sharing_a_directory_share_the_count(tmp_path: Path) -> None:
         workers[0].check(client)
 
 
-def test_clients_are_counted_apart_and_unlimited_clients_touch_no_file(tmp_path: Path) -> None:
-    limiter = RateLimiter(tmp_path / "counts", clock=Clock(6000.0))
-    limiter.check(ClientKey(name="free", key="sk-free"))
-    assert not (tmp_path / "counts").exists()
+def test_clients_are_counted_apart_and_their_names_never_reach_the_state(tmp_path: Path) -> None:
+    limiter = limiter_on(tmp_path, Clock(6000.0))
+    for _ in range(3):
+        limiter.check(ClientKey(name="free", key="sk-free"))  # no limit: never counted
     for name in ("carol", "dave"):
         limiter.check(ClientKey(name=name, key=f"sk-{name}", requests_per_minute=1))
-    files = list((tmp_path / "counts").iterdir())
-    assert len(files) == 2
-    assert all("carol" not in path.name and "dave" not in path.name for path in files)
+    with pytest.raises(RateLimited):
+        limiter.check(ClientKey(name="carol", key="sk-carol", requests_per_minute=1))
+    stored = b"".join(path.read_bytes() for path in tmp_path.iterdir())
+    assert b"carol" not in stored and b"dave" not in stored and b"sk-" not in stored
 
 
 def test_a_full_window_is_forgotten_once_it_slides_out(tmp_path: Path) -> None:
     clock = Clock(6000.0)
-    limiter = RateLimiter(tmp_path, clock=clock)
+    limiter = limiter_on(tmp_path, clock)
     client = ClientKey(name="erin", key="sk-erin", requests_per_minute=1)
     limiter.check(client)
     clock.now += 119

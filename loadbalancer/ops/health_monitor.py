@@ -1,23 +1,24 @@
-"""One background prober for the whole service, however many workers gunicorn runs.
+"""One background prober for the whole service, however many workers and instances run.
 
-Every worker runs a `HealthMonitor` thread (a greenlet under gevent). They compete for a
-non-blocking `flock` on `<state dir>/health.lock`; the holder probes every provider each
-`health.interval` seconds and writes the results atomically to `<state dir>/health.json`.
-Every worker (the holder included) reads that file when it changes, feeds the results to
-its balancer, and answers `/health` from them. When the holder dies the kernel drops its
-lock and another worker takes over on its next tick. Interval 0 disables the monitor.
+Every worker runs a `HealthMonitor` thread (a greenlet under gevent). Each tick it tries to
+take or renew the prober role in the shared state store (a lease: the embedded store shares
+it between the workers of one instance, the Redis store between every instance); the holder
+probes every provider each `health.interval` seconds and publishes the results through the
+store. Every worker (the holder included) reads them when they change, feeds them to its
+balancer, and answers `/health` from them. When the holder dies its lease lapses and another
+worker takes over within PROBER_LEASE_SECONDS; a stopping holder gives the role up at once.
+Interval 0 disables the monitor.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
-import tempfile
+import secrets
+import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Callable
 
 import orjson
@@ -26,10 +27,9 @@ from loadbalancer.runtime import Runtime, RuntimeHolder
 
 log = logging.getLogger("loadbalancer.health")
 
-STATE_DIR_ENV = "LB_STATE_DIR"
-LOCK_FILE = "health.lock"
-RESULTS_FILE = "health.json"
 MAX_TICK_SECONDS = 1.0  # how soon a worker notices new results or a dead prober
+# The role outlives a few missed ticks and one whole probe round (bounded by health.timeout).
+PROBER_LEASE_TICKS = 3
 
 
 @dataclass(frozen=True)
@@ -50,37 +50,23 @@ class ProbeResult:
         return self.reachable and self.auth_ok is not False
 
 
-def state_directory() -> Path:
-    """The directory workers share: $LB_STATE_DIR (gunicorn.conf.py sets it), else a fresh one."""
-    configured = os.environ.get(STATE_DIR_ENV)
-    if not configured:
-        # Outside gunicorn there is one process: a private directory keeps apps apart.
-        return Path(tempfile.mkdtemp(prefix="anthropic-lb-"))
-    path = Path(configured)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def encode_results(results: list[ProbeResult]) -> bytes:
+    """Probe results as the bytes the prober publishes."""
+    return orjson.dumps({"written_at": time.time(), "pid": os.getpid(),
+                         "results": [asdict(result) for result in results]})
 
 
-def write_results(path: Path, results: list[ProbeResult]) -> None:
-    """Write probe results so that a reader never sees half a file."""
-    payload = {"written_at": time.time(), "pid": os.getpid(),
-               "results": [asdict(result) for result in results]}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(orjson.dumps(payload))
-    os.replace(temporary, path)
-
-
-def read_results(path: Path) -> dict[str, ProbeResult]:
-    """The last results by provider name; empty when there are none (yet) or the file is bad."""
-    try:
-        payload = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
+def decode_results(payload: bytes | None) -> dict[str, ProbeResult]:
+    """The results by provider name; empty when there are none (yet) or the payload is bad."""
+    if not payload:
         return {}
+    try:
+        decoded = orjson.loads(payload)
     except orjson.JSONDecodeError:
-        log.warning("ignoring unreadable health results in %s", path)
+        log.warning("ignoring unreadable health results")
         return {}
     results = {}
-    for item in payload.get("results", []) if isinstance(payload, dict) else []:
+    for item in decoded.get("results", []) if isinstance(decoded, dict) else []:
         try:
             result = ProbeResult(**{**item, "models": tuple(item.get("models") or ())})
         except TypeError:
@@ -90,27 +76,26 @@ def read_results(path: Path) -> dict[str, ProbeResult]:
 
 
 class HealthMonitor:
-    """Probes (when it holds the lock) and shares probe results between workers."""
+    """Probes (while it holds the prober role) and shares probe results between workers."""
 
-    def __init__(self, holder: RuntimeHolder, directory: Path,
-                 probe: Callable[[Runtime], list[ProbeResult]],
+    def __init__(self, holder: RuntimeHolder, probe: Callable[[Runtime], list[ProbeResult]],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._holder = holder
-        self._lock_path = directory / LOCK_FILE
-        self._results_path = directory / RESULTS_FILE
         self._probe = probe
         self._clock = clock
-        self._lock_file: int | None = None
+        self._owner = ""
+        self._owner_pid = -1
+        self._is_prober = False
         self._last_probe: float | None = None
-        self._seen_mtime: int | None = None
+        self._seen: bytes | None = None
         self._results: dict[str, ProbeResult] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
     def is_prober(self) -> bool:
-        """Whether this worker holds the lock and does the probing."""
-        return self._lock_file is not None
+        """Whether this worker held the prober role at its last tick."""
+        return self._is_prober
 
     @property
     def interval(self) -> float:
@@ -133,22 +118,39 @@ class HealthMonitor:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread and give up the lock."""
+        """Stop the thread and give the prober role up, so another worker takes it at once."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self._release_lock()
+        self._give_up_role()
 
     def tick(self) -> None:
-        """One step: take the lock if free, probe when due, pick up new results."""
+        """One step: take or renew the prober role, probe when due, pick up new results."""
         if self.interval <= 0:
+            self._give_up_role()
             return
-        if not self.is_prober:
-            self._try_lock()
-        if self.is_prober and self._probe_is_due():
+        store = self._holder.current.store
+        lease = PROBER_LEASE_TICKS * MAX_TICK_SECONDS + self._holder.current.config.health.timeout
+        was_prober, self._is_prober = self._is_prober, store.claim_prober(self.owner, lease)
+        if self._is_prober and not was_prober:
+            log.info("health monitor: this worker (pid %d) probes the providers", os.getpid())
+        if self._is_prober and self._probe_is_due():
             self._last_probe = self._clock()
-            write_results(self._results_path, self._probe(self._holder.current))
+            store.publish_probe_results(encode_results(self._probe(self._holder.current)))
         self.load_results()
+
+    @property
+    def owner(self) -> str:
+        """This process's name for the prober role (new after a fork)."""
+        if self._owner_pid != os.getpid():
+            self._owner_pid = os.getpid()
+            self._owner = f"{socket.gethostname()[:24]}:{self._owner_pid}:{secrets.token_hex(3)}"
+        return self._owner
+
+    def _give_up_role(self) -> None:
+        if self._is_prober:
+            self._holder.current.store.release_prober(self.owner)
+            self._is_prober = False
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -163,36 +165,13 @@ class HealthMonitor:
     def _probe_is_due(self) -> bool:
         return self._last_probe is None or self._clock() - self._last_probe >= self.interval
 
-    def _try_lock(self) -> None:
-        descriptor = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(descriptor)
-            return
-        self._lock_file = descriptor
-        log.info("health monitor: this worker (pid %d) probes the providers", os.getpid())
-
-    def _release_lock(self) -> None:
-        if self._lock_file is not None:
-            os.close(self._lock_file)  # closing the descriptor drops the flock
-            self._lock_file = None
-
-    @property
-    def results_path(self) -> Path:
-        """The file the prober writes and every worker reads."""
-        return self._results_path
-
     def load_results(self) -> None:
-        """Pick up results the prober wrote since the last look and feed them to the balancer."""
-        try:
-            mtime = self._results_path.stat().st_mtime_ns
-        except FileNotFoundError:
+        """Pick up results the prober published since the last look and feed them to the balancer."""
+        payload = self._holder.current.store.read_probe_results()
+        if payload is None or payload == self._seen:
             return
-        if mtime == self._seen_mtime:
-            return
-        self._seen_mtime = mtime
-        self._results = read_results(self._results_path)
+        self._seen = payload
+        self._results = decode_results(payload)
         balancer = self._holder.current.balancer
         for result in self._results.values():
             balancer.probe_result(result.name, result.usable, result.latency_ms, result.error)

@@ -18,6 +18,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
 
 from loadbalancer.ops.metrics_files import LockedMultiProcessCollector
 from loadbalancer.routing.balancer import ProviderSnapshot
+from loadbalancer.routing.state import StoreStatus
 from loadbalancer.request_record import RequestRecord
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -75,6 +76,10 @@ class Metrics:
                                   ["provider", "result"], registry=registry)
         self.provider_up = Gauge("loadbalancer_provider_up", "1 when the provider takes traffic.",
                                  ["provider"], registry=registry, multiprocess_mode="livemostrecent")
+        self.shared_state_up = Gauge("loadbalancer_shared_state_up",
+                                     "1 when the shared provider state (state directory or Redis) is "
+                                     "reachable, 0 while this instance serves on local state.",
+                                     ["backend"], registry=registry, multiprocess_mode="livemostrecent")
         self.provider_state = Gauge("loadbalancer_provider_state",
                                     "1 for the provider's current state, 0 for the others.",
                                     ["provider", "state"], registry=registry,
@@ -111,6 +116,10 @@ class Metrics:
             self.provider_up.labels(snapshot.name).set(1 if snapshot.state == "healthy" else 0)
             for state in PROVIDER_STATES:
                 self.provider_state.labels(snapshot.name, state).set(1 if snapshot.state == state else 0)
+
+    def set_shared_state(self, status: StoreStatus) -> None:
+        """Publish whether the shared state backend is reachable."""
+        self.shared_state_up.labels(status.backend).set(0 if status.degraded else 1)
 
     def collecting_registry(self) -> CollectorRegistry:
         """The registry to read: every worker's samples merged, or this process's own."""

@@ -48,7 +48,7 @@ def status_summary(report: dict, monitor: HealthMonitor, metrics: Metrics) -> di
         "service": "anthropic-loadbalancer",
         "generated_at": time.time(),
         "status": report["status"],
-        "states_from_worker": os.getpid(),  # provider states are each worker's own view
+        "states_from_worker": os.getpid(),  # states are shared; requests/failures are this worker's
         "totals_scope": "all workers" if multiprocess_dir() else "this process",
         "monitor": monitor.describe(),
         "providers": report["providers"],

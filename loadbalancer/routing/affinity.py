@@ -1,15 +1,31 @@
-"""Which conversation a request belongs to: the key that keeps it on one provider.
+"""Which conversation a request belongs to, and which provider it stays on.
 
-Pure: read once from the request body and headers. Keeping a conversation on one provider
-keeps that provider's prompt cache warm.
+Pure: the key is read once from the request body and headers, and is always a fixed-size
+digest, so a client's 1 MiB `user_id` costs one hash and nothing is kept. The provider is
+chosen by rendezvous (highest random weight) hashing over the eligible providers: it needs
+no table, gives the same answer on every worker and instance, and when a provider leaves
+only the conversations it held move. Keeping a conversation on one provider keeps that
+provider's prompt cache warm.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Mapping
+import math
+from typing import Any, Mapping, Protocol, Sequence, TypeVar
 
 SESSION_HEADERS = ("x-claude-code-session-id", "x-session-id")
+HASH_SPACE = float(2 ** 64)
+
+
+class Weighted(Protocol):
+    """What rendezvous hashing reads of a provider."""
+
+    name: str
+    weight: int
+
+
+P = TypeVar("P", bound=Weighted)
 
 
 def affinity_key_for(body: Mapping[str, Any], headers: Mapping[str, str]) -> str | None:
@@ -18,11 +34,11 @@ def affinity_key_for(body: Mapping[str, Any], headers: Mapping[str, str]) -> str
     if isinstance(metadata, dict):
         user_id = metadata.get("user_id")
         if isinstance(user_id, str) and user_id:
-            return user_id
+            return _digest("user_id", user_id)
     for header in SESSION_HEADERS:
         value = headers.get(header) or headers.get(header.title())
         if value:
-            return value
+            return _digest(header, value)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return None
@@ -30,7 +46,30 @@ def affinity_key_for(body: Mapping[str, Any], headers: Mapping[str, str]) -> str
     seed = _text_of(body.get("system")) + "\x00" + _text_of(first_user.get("content"))
     if seed == "\x00":
         return None
-    return hashlib.sha256(seed.encode("utf-8")).hexdigest()
+    return _digest("first turn", seed)
+
+
+def rendezvous_pick(key: str, providers: Sequence[P]) -> P | None:
+    """The provider with the highest weighted random score for `key` (None for no providers).
+
+    Score = weight / -ln(u), u uniform in (0, 1) from a hash of key and name: each provider
+    wins a share of keys proportional to its weight, and the winner for a key depends only on
+    the key and the candidates, never on their order or on any earlier request.
+    """
+    best: P | None = None
+    best_score = -1.0
+    for provider in providers:
+        digest = hashlib.blake2b(f"{key}\x00{provider.name}".encode(), digest_size=8).digest()
+        uniform = (int.from_bytes(digest, "big") + 0.5) / HASH_SPACE
+        score = provider.weight / -math.log(uniform)
+        if score > best_score:
+            best, best_score = provider, score
+    return best
+
+
+def _digest(source: str, value: str) -> str:
+    """A fixed-size key: where it came from and what it said, hashed."""
+    return hashlib.sha256(f"{source}\x00{value}".encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
 def _text_of(content: Any) -> str:

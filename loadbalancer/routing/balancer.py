@@ -1,31 +1,35 @@
 """Which providers a request tries, in which order; cooldowns, circuit breaker, weights, affinity.
 
-Pure logic: no Flask, no network. Time and randomness are injected so tests are deterministic.
-One Balancer lives per worker; a config reload builds a new one and calls `carry_state_from`.
+Pure selection logic: no Flask, no network. What must be one truth across workers and
+instances (cooldowns and their reasons, the circuit and its single half-open trial,
+consecutive failures, the load elsewhere) lives in a `ProviderStateStore` that is passed in;
+what is this worker's own (round-robin position, counters for /health, its live in-flight
+count and latency, probe verdicts) lives here. Time and randomness are injected so tests are
+deterministic. One Balancer lives per worker and configuration; a reload builds a new one on
+the same store and calls `carry_state_from`.
 """
 
 from __future__ import annotations
 
+import itertools
 import random as random_module
+import secrets
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Collection, Sequence
 
+from loadbalancer.routing.affinity import rendezvous_pick
 from loadbalancer.routing.needs import RequestNeeds
+from loadbalancer.routing.state import FailurePolicy, ProviderShared, ProviderStateStore, Snapshot
+from loadbalancer.routing.state.memory import MemoryStore
+from loadbalancer.routing.state.transitions import ewma
 
 if TYPE_CHECKING:
     from loadbalancer.settings.records import ProviderConfig, RoutingConfig
 
-AFFINITY_TABLE_LIMIT = 100_000
-LATENCY_EWMA_ALPHA = 0.3
-COOLDOWN_JITTER = 0.1
 EXPLORATION_PROBABILITY = 0.1
-# A plan that holds a half-open provider's single trial slot may never use it (the request
-# ended first); the hold lapses after this long so the provider is not stranded.
-TRIAL_RESERVATION_SECONDS = 30.0
-# While a half-open trial runs we cannot know when it ends; callers waiting re-check this often.
+# While a half-open trial runs elsewhere we cannot know when it ends; callers waiting re-check this often.
 TRIAL_RECHECK_SECONDS = 1.0
 
 
@@ -44,73 +48,77 @@ class ProviderSnapshot:
     in_flight: int
     requests: int
     failures: int
+    cooldown_reason: str | None = None  # why it cools down, while it does
 
 
 @dataclass
-class _ProviderState:
-    """Mutable per-provider bookkeeping; only touched under the Balancer's lock."""
+class _LocalState:
+    """What stays per worker; only touched under the Balancer's lock."""
 
-    in_flight: int = 0
+    in_flight: int = 0  # this worker's requests to the provider right now
     requests: int = 0
     failures: int = 0
-    consecutive_failures: int = 0
-    cooldown_until: float = 0.0
-    circuit_tripped: bool = False  # open until cooldown_until, half-open after
-    trial_in_flight: bool = False
-    trial_reserved_until: float = 0.0
+    latency_seconds: float | None = None  # this worker's EWMA of time to first byte
     probe_unhealthy: bool = False
-    last_failed: bool = False
-    last_error: str | None = None
-    last_error_at: float | None = None
-    latency_seconds: float | None = None
+    probe_error: str | None = None
+    probe_error_at: float | None = None
+    probe_latency_seconds: float | None = None
+    trial_owner: str | None = None  # the fleet's half-open trial, when this worker holds it
     swrr_current: int = 0
 
 
 class Balancer:
-    """Orders providers per request and keeps per-provider state from traffic and probes."""
+    """Orders providers per request; keeps local counters and writes shared state to the store."""
 
     def __init__(
         self,
         providers: Sequence[ProviderConfig],
         routing: RoutingConfig,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
+        store: ProviderStateStore | None = None,
+        clock: Callable[[], float] = time.time,
         random: random_module.Random | None = None,
-        affinity_limit: int = AFFINITY_TABLE_LIMIT,
     ) -> None:
         self._providers = tuple(providers)
         self._routing = routing
-        self._clock = clock
-        self._wall_clock = wall_clock
+        self._clock = clock  # wall clock: shared expiries are compared across processes
         self._random = random if random is not None else random_module.Random()
-        self._affinity_limit = affinity_limit
+        self._store = store if store is not None else MemoryStore(clock=clock, rng=self._random)
+        self._store.retain(p.name for p in self._providers)
+        self._policy = FailurePolicy(routing.cooldown, routing.max_cooldown, routing.failure_threshold)
         self._lock = threading.Lock()
-        self._states = {p.name: _ProviderState() for p in self._providers}
-        self._affinity: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._local = {p.name: _LocalState() for p in self._providers}
+        self._trial_names = (f"{secrets.token_hex(5)}-{n}" for n in itertools.count())
+
+    @property
+    def store(self) -> ProviderStateStore:
+        """The shared state this balancer reads and writes."""
+        return self._store
 
     def plan(self, needs: RequestNeeds, affinity_key: str | None = None,
              exclude: Collection[str] = ()) -> list[ProviderConfig]:
         """Providers to try for this request, in order; each at most once. Empty when none is eligible right now.
 
-        `exclude` names providers the caller will not try (already tried, or unable to serve
-        the request's kind): they are left out before a half-open trial slot is reserved.
+        `exclude` names providers this request already tried. The head of the plan is the one
+        the caller tries next, so only there is a half-open provider's single trial claimed.
         """
-        with self._lock:
-            now = self._clock()
-            eligible = [p for p in self._providers
-                        if p.name not in exclude and self._is_capable(p, needs)
-                        and self._wait_for(self._states[p.name], now) == 0.0]
-            trusted = [p for p in eligible if not self._states[p.name].probe_unhealthy]
-            doubted = [p for p in eligible if self._states[p.name].probe_unhealthy]
-            ordered = self._order(trusted) + self._order(doubted)
-            ordered = self._apply_affinity(ordered, trusted, affinity_key, now)
-            chosen = ordered[: max(1, self._routing.max_attempts)]
-            # Only the head of a plan is sure to be tried (forwarding re-plans after each failure),
-            # so only there does a half-open provider's single trial slot get held for this request.
-            if chosen and self._states[chosen[0].name].circuit_tripped:
-                self._states[chosen[0].name].trial_reserved_until = now + TRIAL_RESERVATION_SECONDS
-            return chosen
+        while True:
+            snap = self._store.snapshot()
+            with self._lock:
+                now = self._clock()
+                eligible = [p for p in self._providers
+                            if p.name not in exclude and self._is_capable(p, needs)
+                            and self._wait_for(snap.get(p.name).shared, now) == 0.0]
+                trusted = [p for p in eligible if not self._local[p.name].probe_unhealthy]
+                doubted = [p for p in eligible if self._local[p.name].probe_unhealthy]
+                ordered = self._order(trusted, snap) + self._order(doubted, snap)
+                ordered = self._apply_affinity(ordered, trusted, affinity_key)
+                chosen = ordered[: max(1, self._routing.max_attempts)]
+            if not chosen or snap.get(chosen[0].name).shared.circuit(now) != "half_open":
+                return chosen
+            if self._claim_trial(chosen[0]):
+                return chosen
+            exclude = {*exclude, chosen[0].name}  # another request holds the trial: plan without it
 
     def serving(self, model: str) -> list[ProviderConfig]:
         """Enabled providers that serve `model`, whatever their state."""
@@ -118,102 +126,105 @@ class Balancer:
 
     def seconds_until_available(self, needs: RequestNeeds) -> float | None:
         """Seconds until the first capable provider takes traffic again; None if none ever will."""
-        with self._lock:
-            now = self._clock()
-            waits = [self._wait_for(self._states[p.name], now)
-                     for p in self._providers if self._is_capable(p, needs)]
-            return min(waits) if waits else None
+        snap = self._store.snapshot()
+        now = self._clock()
+        waits = [self._wait_for(snap.get(p.name).shared, now)
+                 for p in self._providers if self._is_capable(p, needs)]
+        return min(waits) if waits else None
 
     def begin(self, name: str) -> None:
         """Record that a request to `name` started."""
         with self._lock:
-            state = self._states.get(name)
-            if state is None:
+            local = self._local.get(name)
+            if local is None:
                 return  # removed by a config reload while the request was planned
-            state.in_flight += 1
-            state.requests += 1
-            if state.circuit_tripped:
-                state.trial_in_flight = True
-                state.trial_reserved_until = 0.0
+            local.in_flight += 1
+            local.requests += 1
+        self._store.add_in_flight(name, 1)
 
     def succeeded(self, name: str, first_byte_seconds: float, affinity_key: str | None = None) -> None:
-        """End a request that worked: reset failures, close the circuit, update latency, pin affinity."""
+        """End a request that worked: reset failures, close the circuit, update latency.
+
+        `affinity_key` is accepted for callers of the pinning days; rendezvous hashing keeps nothing.
+        """
         with self._lock:
-            state = self._states.get(name)
-            if state is None:
+            local = self._local.get(name)
+            if local is None:
                 return
-            now = self._clock()
-            self._end_request(state)
-            state.consecutive_failures = 0
-            state.circuit_tripped = False
-            state.last_failed = False
-            state.probe_unhealthy = False  # real traffic outranks a probe's opinion
-            state.latency_seconds = _ewma(state.latency_seconds, first_byte_seconds)
-            if affinity_key and self._routing.affinity:
-                self._pin(affinity_key, name, now)
+            self._end_request(local)
+            local.probe_unhealthy = False  # real traffic outranks a probe's opinion
+            local.latency_seconds = ewma(local.latency_seconds, first_byte_seconds)
+        self._store.add_in_flight(name, -1)
+        self._store.record_latency(name, first_byte_seconds)
+        self._store.record_success(name)
 
     def failed(self, name: str, reason: str, retry_after: float | None = None) -> None:
         """End a request that failed: count it, cool the provider down, maybe open its circuit."""
         with self._lock:
-            state = self._states.get(name)
-            if state is None:
+            local = self._local.get(name)
+            if local is None:
                 return
-            now = self._clock()
-            self._end_request(state)
-            state.failures += 1
-            state.consecutive_failures += 1
-            state.last_failed = True
-            state.last_error = reason
-            state.last_error_at = self._wall_clock()
-            cooldown = self._cooldown_for(state.consecutive_failures)
-            if retry_after is not None:
-                cooldown = max(cooldown, retry_after)
-            state.cooldown_until = max(state.cooldown_until, now + cooldown)
-            if state.consecutive_failures >= self._routing.failure_threshold:
-                state.circuit_tripped = True  # a tripped circuit stays tripped until a success
+            self._end_request(local)
+            local.failures += 1
+        self._store.add_in_flight(name, -1)
+        self._store.record_failure(name, reason, retry_after=retry_after, policy=self._policy)
 
     def released(self, name: str) -> None:
         """End a request without a verdict on the provider (e.g. a client error passed through)."""
         with self._lock:
-            state = self._states.get(name)
-            if state is not None:
-                self._end_request(state)
+            local = self._local.get(name)
+            if local is None:
+                return
+            trial_owner = local.trial_owner
+            self._end_request(local)
+        self._store.add_in_flight(name, -1)
+        if trial_owner is not None:
+            self._store.release_trial(name, trial_owner)
 
     def probe_result(self, name: str, ok: bool, latency_ms: float | None, error: str | None) -> None:
         """Take a health probe's verdict: a failed probe sends the provider to the end of plans."""
         with self._lock:
-            state = self._states.get(name)
-            if state is None:
+            local = self._local.get(name)
+            if local is None:
                 return
-            state.probe_unhealthy = not ok
-            if ok and latency_ms is not None and state.latency_seconds is None:
-                state.latency_seconds = latency_ms / 1000.0
+            local.probe_unhealthy = not ok
+            if ok and latency_ms is not None:
+                local.probe_latency_seconds = latency_ms / 1000.0
             if not ok:
-                state.last_error = error or "health probe failed"
-                state.last_error_at = self._wall_clock()
+                local.probe_error = error or "health probe failed"
+                local.probe_error_at = self._clock()
 
     def snapshot(self) -> list[ProviderSnapshot]:
         """State of every provider in config order, disabled ones included."""
+        snap = self._store.snapshot()
         with self._lock:
             now = self._clock()
-            return [self._snapshot_of(p, now) for p in self._providers]
+            return [self._snapshot_of(p, snap, now) for p in self._providers]
 
     def carry_state_from(self, old: Balancer) -> None:
-        """Keep the state of providers whose name survived a config reload."""
+        """Keep this worker's counters of providers whose name survived a config reload."""
         with old._lock:
-            carried = {name: replace(state) for name, state in old._states.items() if name in self._states}
-            pins = [(key, pin) for key, pin in old._affinity.items() if pin[0] in self._states]
+            carried = {name: replace(local) for name, local in old._local.items() if name in self._local}
         with self._lock:
-            for name, state in carried.items():
+            for name, local in carried.items():
                 # Requests in flight finish on the old Balancer; counting them here would stick forever.
-                state.in_flight = 0
-                state.trial_in_flight = False
-                state.trial_reserved_until = 0.0
-                state.swrr_current = 0  # weights may have changed
-                self._states[name] = state
-            for key, pin in pins:
-                self._affinity[key] = pin
-            self._trim_affinity()
+                local.in_flight = 0
+                local.trial_owner = None
+                local.swrr_current = 0  # weights may have changed
+                self._local[name] = local
+
+    def _claim_trial(self, provider: ProviderConfig) -> bool:
+        """Take the fleet's single half-open trial of `provider` for this worker's next attempt."""
+        owner = next(self._trial_names)
+        # The lease covers the whole attempt up to its first byte; it only matters if we die.
+        lease = min(self._routing.deadline, provider.timeout.connect + provider.timeout.read)
+        if not self._store.claim_trial(provider.name, owner, lease):
+            return False
+        with self._lock:
+            local = self._local.get(provider.name)
+            if local is not None:
+                local.trial_owner = owner
+        return True
 
     def _is_capable(self, provider: ProviderConfig, needs: RequestNeeds) -> bool:
         """Whether the provider is enabled, serves the model and can take this request's size and features."""
@@ -230,26 +241,39 @@ class Balancer:
         return caps.max_output_tokens is None or needs.max_tokens <= caps.max_output_tokens
 
     @staticmethod
-    def _wait_for(state: _ProviderState, now: float) -> float:
-        """Seconds until this provider takes traffic again: 0 when not cooling and any trial slot is free."""
-        if now < state.cooldown_until:
-            return state.cooldown_until - now
-        if state.circuit_tripped and state.trial_in_flight:
-            return TRIAL_RECHECK_SECONDS
-        if state.circuit_tripped and state.trial_reserved_until > now:
-            return state.trial_reserved_until - now
-        return 0.0
+    def _wait_for(shared: ProviderShared, now: float) -> float:
+        """Seconds until this provider takes traffic again: 0 when not cooling and its trial is free."""
+        wait = shared.seconds_until_available(now)
+        if wait > 0 and now >= shared.cooldown_until:
+            return min(wait, TRIAL_RECHECK_SECONDS)  # a trial runs: it may end any moment
+        return wait
 
-    def _order(self, providers: list[ProviderConfig]) -> list[ProviderConfig]:
+    def _order(self, providers: list[ProviderConfig], snap: Snapshot) -> list[ProviderConfig]:
         """Order eligible providers by the configured strategy."""
         strategy = self._routing.strategy
         if strategy == "weighted":
             return self._swrr_order(providers)
         if strategy == "least_busy":
-            return self._grouped_order(providers, lambda p: (self._states[p.name].in_flight, p.priority))
+            return self._grouped_order(providers, lambda p: (self._in_flight(p.name, snap), p.priority))
         if strategy == "latency":
-            return self._latency_order(providers)
+            return self._latency_order(providers, snap)
         return self._grouped_order(providers, lambda p: (p.priority,))
+
+    def _in_flight(self, name: str, snap: Snapshot) -> int:
+        """This worker's live count plus the others' last published ones (approximate)."""
+        return self._local[name].in_flight + snap.get(name).in_flight_elsewhere
+
+    def _latency_seconds(self, name: str, snap: Snapshot) -> float | None:
+        """Mean first-byte latency over this worker and the others that measured; else the probe's."""
+        view, own = snap.get(name), self._local[name].latency_seconds
+        elsewhere = None if view.latency_ms_elsewhere is None else view.latency_ms_elsewhere / 1000.0
+        if own is None and elsewhere is None:
+            return self._local[name].probe_latency_seconds
+        if elsewhere is None:
+            return own
+        if own is None:
+            return elsewhere
+        return (own + elsewhere * view.reporters_elsewhere) / (1 + view.reporters_elsewhere)
 
     def _grouped_order(self, providers: list[ProviderConfig],
                        group_key: Callable[[ProviderConfig], tuple]) -> list[ProviderConfig]:
@@ -263,10 +287,10 @@ class Balancer:
         """nginx smooth weighted round-robin: one real pick, then the rest in preview order."""
         if len(members) <= 1:
             return list(members)
-        current = {p.name: self._states[p.name].swrr_current for p in members}
+        current = {p.name: self._local[p.name].swrr_current for p in members}
         first = _swrr_pick(members, current)
         for p in members:
-            self._states[p.name].swrr_current = current[p.name]
+            self._local[p.name].swrr_current = current[p.name]
         ordered = [first]
         remaining = [p for p in members if p is not first]
         while remaining:
@@ -275,10 +299,10 @@ class Balancer:
             remaining.remove(pick)
         return ordered
 
-    def _latency_order(self, providers: list[ProviderConfig]) -> list[ProviderConfig]:
+    def _latency_order(self, providers: list[ProviderConfig], snap: Snapshot) -> list[ProviderConfig]:
         """Fastest first; unmeasured count as fastest; sometimes explore the runner-up."""
         def speed(p: ProviderConfig) -> tuple[bool, float, int]:
-            latency = self._states[p.name].latency_seconds
+            latency = self._latency_seconds(p.name, snap)
             return (latency is not None, latency or 0.0, p.priority)
 
         ordered = sorted(providers, key=speed)
@@ -287,68 +311,51 @@ class Balancer:
         return ordered
 
     def _apply_affinity(self, ordered: list[ProviderConfig], trusted: list[ProviderConfig],
-                        affinity_key: str | None, now: float) -> list[ProviderConfig]:
-        """Put the conversation's pinned provider first when it is eligible and trusted."""
-        if not (self._routing.affinity and affinity_key):
-            return ordered
-        pin = self._affinity.get(affinity_key)
-        if pin is None:
-            return ordered
-        name, expires_at = pin
-        if expires_at <= now:
-            del self._affinity[affinity_key]
-            return ordered
-        pinned = next((p for p in trusted if p.name == name), None)
-        if pinned is None:
-            return ordered
-        self._pin(affinity_key, name, now)
-        return [pinned] + [p for p in ordered if p is not pinned]
+                        affinity_key: str | None) -> list[ProviderConfig]:
+        """Put the conversation's own provider first: rendezvous hashing over whom the strategy spreads over.
 
-    def _pin(self, affinity_key: str, name: str, now: float) -> None:
-        """Pin (or refresh) a conversation to a provider for affinity_ttl seconds."""
-        self._affinity[affinity_key] = (name, now + self._routing.affinity_ttl)
-        self._affinity.move_to_end(affinity_key)
-        self._trim_affinity()
-
-    def _trim_affinity(self) -> None:
-        """Drop the least recently used pins beyond the table limit so memory stays bounded."""
-        while len(self._affinity) > self._affinity_limit:
-            self._affinity.popitem(last=False)
-
-    def _cooldown_for(self, consecutive_failures: int) -> float:
-        """Exponential cooldown with jitter, so retries from many workers do not line up."""
-        routing = self._routing
-        base = min(routing.max_cooldown, routing.cooldown * 2 ** (consecutive_failures - 1))
-        jittered = base * self._random.uniform(1 - COOLDOWN_JITTER, 1 + COOLDOWN_JITTER)
-        return min(routing.max_cooldown, jittered)
+        That is every trusted provider under `weighted`, else those of the best priority
+        among them, weighted by `weight`; the strategy still orders everything after it.
+        """
+        if not (self._routing.affinity and affinity_key and trusted):
+            return ordered
+        candidates = trusted
+        if self._routing.strategy != "weighted":
+            best = min(p.priority for p in trusted)
+            candidates = [p for p in trusted if p.priority == best]
+        home = rendezvous_pick(affinity_key, candidates)
+        return [home] + [p for p in ordered if p is not home]
 
     @staticmethod
-    def _end_request(state: _ProviderState) -> None:
+    def _end_request(local: _LocalState) -> None:
         """A request ended; floor at zero because reload can hand us requests we never began."""
-        state.in_flight = max(0, state.in_flight - 1)
-        state.trial_in_flight = False
-        state.trial_reserved_until = 0.0
+        local.in_flight = max(0, local.in_flight - 1)
+        local.trial_owner = None
 
-    def _snapshot_of(self, provider: ProviderConfig, now: float) -> ProviderSnapshot:
+    def _snapshot_of(self, provider: ProviderConfig, snap: Snapshot, now: float) -> ProviderSnapshot:
         """One provider's state as /health shows it."""
-        state = self._states[provider.name]
-        remaining = max(0.0, state.cooldown_until - now)
-        circuit = "closed" if not state.circuit_tripped else ("open" if remaining > 0 else "half_open")
+        local, shared = self._local[provider.name], snap.get(provider.name).shared
+        remaining = max(0.0, shared.cooldown_until - now)
+        circuit = shared.circuit(now)
         if not provider.enabled:
             status = "disabled"
         elif remaining > 0 or circuit == "open":
             status = "cooling_down"
-        elif state.probe_unhealthy or state.last_failed:
+        elif local.probe_unhealthy or shared.consecutive_failures > 0:
             status = "unhealthy"
         else:
             status = "healthy"
-        latency = state.latency_seconds
+        last_error, last_error_at = (shared.cooldown_reason or None), (shared.last_error_at or None)
+        if local.probe_unhealthy and (last_error_at is None or (local.probe_error_at or 0) >= last_error_at):
+            last_error, last_error_at = local.probe_error, local.probe_error_at
+        latency = self._latency_seconds(provider.name, snap)
         return ProviderSnapshot(
             name=provider.name, state=status, circuit=circuit,
-            last_error=state.last_error, last_error_at=state.last_error_at,
+            last_error=last_error, last_error_at=last_error_at,
             latency_ms=None if latency is None else latency * 1000.0,
-            consecutive_failures=state.consecutive_failures, cooldown_remaining=remaining,
-            in_flight=state.in_flight, requests=state.requests, failures=state.failures,
+            consecutive_failures=shared.consecutive_failures, cooldown_remaining=remaining,
+            in_flight=self._in_flight(provider.name, snap), requests=local.requests,
+            failures=local.failures, cooldown_reason=(shared.cooldown_reason or None) if remaining > 0 else None,
         )
 
 
@@ -364,10 +371,3 @@ def _swrr_pick(members: list[ProviderConfig], current: dict[str, int]) -> Provid
     assert best is not None  # members is never empty here
     current[best.name] -= total
     return best
-
-
-def _ewma(previous: float | None, sample: float) -> float:
-    """Exponentially weighted moving average; the first sample stands alone."""
-    if previous is None:
-        return sample
-    return LATENCY_EWMA_ALPHA * sample + (1 - LATENCY_EWMA_ALPHA) * previous

@@ -17,7 +17,7 @@ def describe_changes(old: Config, new: Config) -> list[str]:
             changed = changed_fields(old_providers[name], provider)
             if changed:
                 lines.append(f"provider modified: {name} ({', '.join(changed)})")
-    for section in ("auth", "routing", "limits", "health"):
+    for section in ("auth", "routing", "limits", "health", "state"):
         changed = changed_fields(getattr(old, section), getattr(new, section))
         if changed:
             lines.append(f"{section} modified: {', '.join(changed)}")

@@ -143,7 +143,7 @@ class RoutingConfig:
 
     strategy: str = "priority"  # "priority" | "weighted" | "least_busy" | "latency"
     affinity: bool = True  # conversation affinity on/off
-    affinity_ttl: float = 300.0  # Anthropic's prompt cache lives 5 minutes
+    affinity_ttl: float = 300.0  # accepted for older files; unused: rendezvous hashing keeps no pins
     max_attempts: int = 4  # attempts per request across providers and retries
     deadline: float = 600.0  # seconds a request may spend before its first byte to the client
     cooldown: float = 10.0  # base cooldown after a failure; grows with consecutive failures
@@ -169,6 +169,17 @@ class HealthConfig:
     timeout: float = 5.0
 
 
+DEFAULT_STATE_PREFIX = "anthropic-lb"
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """Where provider state is shared: the state directory (no Redis), or Redis for several instances."""
+
+    redis_url: str | None = field(default=None, repr=False)  # may carry a password
+    prefix: str = DEFAULT_STATE_PREFIX  # namespace of every key (a Redis Cluster hash tag)
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole validated configuration."""
@@ -178,6 +189,7 @@ class Config:
     routing: RoutingConfig = RoutingConfig()
     limits: LimitsConfig = LimitsConfig()
     health: HealthConfig = HealthConfig()
+    state: StateConfig = StateConfig()
     source: str = ""  # the file it came from
 
     def provider(self, name: str) -> ProviderConfig:

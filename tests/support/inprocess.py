@@ -6,6 +6,7 @@ that no attempt leaves a provider marked busy or holding a half-open trial.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -31,9 +32,12 @@ class InProcessService:
 
     def leftover_state(self) -> dict[str, tuple[int, bool]]:
         """Providers still counting a request in flight or holding a half-open trial."""
-        states = self.runtime.balancer._states  # the trial flag is not part of any public view
-        return {name: (state.in_flight, state.trial_in_flight) for name, state in states.items()
-                if state.in_flight or state.trial_in_flight}
+        balancer, now = self.runtime.balancer, time.time()
+        shared = self.runtime.store.snapshot()
+        locals_ = balancer._local  # this worker's counts and trials are not part of any public view
+        leftovers = {name: (local.in_flight, local.trial_owner is not None or shared.get(name).shared.trial_busy(now))
+                     for name, local in locals_.items()}
+        return {name: left for name, left in leftovers.items() if left[0] or left[1]}
 
 
 def build_service(tmp_path: Path, *providers: Mapping[str, Any], routing: Mapping[str, Any] | None = None,
