@@ -31,6 +31,8 @@ from loadbalancer.errors import InvalidRequest, RequestTooLarge
 THINKING_TYPES = frozenset({"enabled", "adaptive"})
 _OBJECTS = (dict, simdjson.Object)
 _ARRAYS = (list, simdjson.Array)
+_CONTENTS = (str, list, simdjson.Array)
+_NOTED_BLOCKS = frozenset({"image", "thinking", "tool_result"})  # the walk looks closer at these only
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 # A parser owns its document until the next parse, so each parse takes one of its own; under
 # gevent one request parses at a time and one parser is reused, under threads a few.
@@ -161,7 +163,8 @@ def _read_fields(body: Any, raw: bytes, limits: LimitsConfig, count_tokens: bool
         max_tokens=max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else 0,
         has_images=walk.has_images, has_unsigned_thinking=walk.has_unsigned_thinking,
         affinity_fields={"metadata": _user_id_only(metadata), "system": _texts_only(system),
-                         "messages": [walk.first_user] if walk.first_user is not None else []},
+                         # A history without a user turn still names a conversation (by its system prompt).
+                         "messages": [walk.first_user if walk.first_user is not None else {}]},
         decoded=decoded)
 
 
@@ -189,29 +192,28 @@ def _walk_messages(messages: Any, limits: LimitsConfig) -> _MessagesWalk:
         if not isinstance(role, str):
             raise InvalidRequest(f"messages[{position}].role: required, a string")
         content = message.get("content")
-        if not isinstance(content, (str, *_ARRAYS)):
+        if not isinstance(content, _CONTENTS):
             raise InvalidRequest(f"messages[{position}].content: required, a string or a list of blocks")
         if walk.first_user is None and role == "user":
             walk.first_user = {"role": role, "content": _texts_only(content)}
-        if not isinstance(content, str):
-            _note_blocks(content, role, walk)
+        if content.__class__ is not str:
+            for block in content:
+                if isinstance(block, _OBJECTS) and block.get("type") in _NOTED_BLOCKS:
+                    _note_block(block, role, walk)
     return walk
 
 
-def _note_blocks(blocks: Any, role: str, walk: _MessagesWalk) -> None:
-    """Images (also inside tool results) and unsigned assistant thinking in one message's blocks."""
-    for block in blocks:
-        if not isinstance(block, _OBJECTS):
-            continue
-        block_type = block.get("type")
-        if block_type == "image":
-            walk.has_images = True
-        elif block_type == "thinking" and role == "assistant" and not block.get("signature"):
-            walk.has_unsigned_thinking = True
-        elif block_type == "tool_result" and not walk.has_images:
-            inner = block.get("content")
-            if isinstance(inner, _ARRAYS):
-                walk.has_images = any(isinstance(item, _OBJECTS) and item.get("type") == "image" for item in inner)
+def _note_block(block: Any, role: str, walk: _MessagesWalk) -> None:
+    """An image (also inside a tool result) or unsigned assistant thinking."""
+    block_type = block.get("type")
+    if block_type == "image":
+        walk.has_images = True
+    elif block_type == "thinking" and role == "assistant" and not block.get("signature"):
+        walk.has_unsigned_thinking = True
+    elif block_type == "tool_result" and not walk.has_images:
+        inner = block.get("content")
+        if isinstance(inner, _ARRAYS):
+            walk.has_images = any(isinstance(item, _OBJECTS) and item.get("type") == "image" for item in inner)
 
 
 def _user_id_only(metadata: Any) -> dict | None:
