@@ -98,3 +98,20 @@ def test_tool_names_are_normalised_to_the_request_tools(written: str, exact: str
 ])
 def test_split_call_object_accepts_the_usual_keys(call: dict, expected: tuple | None) -> None:
     assert split_call_object(call) == expected
+
+
+NULLABLE = {"type": "object", "properties": {"nickname": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                                             "city": {"type": "string"}, "steps": {"type": "array"}}}
+
+
+def test_the_word_null_from_xml_is_null_and_other_words_stay_strings() -> None:
+    resolved = resolve_arguments({"nickname": "null", "city": "NULL", "other": "null"}, NULLABLE, string_values=True)
+    assert resolved.values == {"nickname": None, "city": None, "other": None}
+    assert resolve_arguments({"nickname": "hi", "city": "42"}, NULLABLE, string_values=True).values == \
+        {"nickname": "hi", "city": "42"}
+    assert resolve_arguments({"city": "null"}, NULLABLE).values == {"city": "null"}  # JSON writes null as null
+
+
+def test_json_written_with_escaped_quotes_is_decoded_once() -> None:
+    escaped = '[{\\"id\\": \\"1\\", \\"path\\": \\"C:\\\\\\\\tmp\\"}]'
+    assert coerce_value(escaped, {"type": "array"}) == ([{"id": "1", "path": "C:\\tmp"}], True)

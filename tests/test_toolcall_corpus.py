@@ -1,11 +1,14 @@
 """The corpus, in complete and streamed form, through the parser and the rewriter."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from toolcall_corpus import Case, load_cases
-from loadbalancer.toolcalls.parser import StreamingToolCallParser, TextSegment, ToolCall, merge_text_segments, parse_tool_calls
-from loadbalancer.toolcalls.rewrite import rewrite_message
+from loadbalancer.toolcalls.parser import (ReasoningSegment, StreamingToolCallParser, TextSegment, ToolCall,
+                                           merge_text_segments, parse_tool_calls)
+from loadbalancer.toolcalls.rewrite import REASONING_REACH, rewrite_message
 from toolcall_stream_support import (
     anthropic_events,
     assemble_message,
@@ -18,10 +21,35 @@ from toolcall_stream_support import (
 CASES = load_cases()
 
 
-def _summary(segments: list) -> tuple[tuple, tuple]:
+def _summary(segments: list, loose: bool = False) -> tuple[tuple, tuple, tuple]:
     calls = tuple((segment.name, segment.input) for segment in segments if isinstance(segment, ToolCall))
-    prose = tuple(segment.text for segment in segments if isinstance(segment, TextSegment))
-    return calls, prose
+    reasoning = tuple(segment.text for segment in segments if isinstance(segment, ReasoningSegment))
+    if not loose:
+        prose = tuple(segment.text for segment in segments if isinstance(segment, TextSegment))
+        return calls, prose, reasoning
+    runs, current = [], []
+    for segment in segments:  # the visible text between calls, whitespace collapsed
+        if isinstance(segment, TextSegment):
+            current.append(segment.text)
+        elif isinstance(segment, ToolCall):
+            runs.append("".join(current))
+            current = []
+    runs.append("".join(current))
+    return calls, _collapsed(runs), _collapsed(["".join(reasoning)])
+
+
+def _collapsed(texts: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(collapsed for collapsed in (re.sub(r"\s+", " ", text).strip() for text in texts) if collapsed)
+
+
+def _expected(case: Case) -> tuple[tuple, tuple, tuple]:
+    if case.loose:
+        return case.calls, _collapsed(case.prose), _collapsed(["".join(case.reasoning)])
+    return case.calls, case.prose, case.reasoning
+
+
+def _parse(case: Case) -> list:
+    return parse_tool_calls(case.text, list(case.tools), reasoning_reach=REASONING_REACH)
 
 
 def test_corpus_covers_every_format_at_least_ten_times() -> None:
@@ -33,25 +61,25 @@ def test_corpus_covers_every_format_at_least_ten_times() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_complete_text_gives_expected_calls_and_prose(case: Case) -> None:
-    segments = parse_tool_calls(case.text, list(case.tools))
-    assert _summary(segments) == (case.calls, case.prose)
+    segments = _parse(case)
+    assert _summary(segments, case.loose) == _expected(case)
     assert all(not segment.missing for segment in segments if isinstance(segment, ToolCall))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_stream_equals_complete_for_random_and_single_character_chunks(case: Case) -> None:
-    expected = parse_tool_calls(case.text, list(case.tools))
+    expected = _parse(case)
     for seed in range(3):
-        assert stream_parse(random_chunks(case.text, seed), list(case.tools)) == expected, seed
-    assert stream_parse(list(case.text), list(case.tools)) == expected
+        assert stream_parse(random_chunks(case.text, seed), list(case.tools), reasoning_reach=REASONING_REACH) == expected, seed
+    assert stream_parse(list(case.text), list(case.tools), reasoning_reach=REASONING_REACH) == expected
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_stream_equals_complete_for_every_single_cut(case: Case) -> None:
     tools = list(case.tools)
-    expected = parse_tool_calls(case.text, tools)
+    expected = _parse(case)
     for cut in range(1, len(case.text)):
-        parser = StreamingToolCallParser(tools)
+        parser = StreamingToolCallParser(tools, reasoning_reach=REASONING_REACH)
         segments = parser.feed(case.text[:cut]) + parser.feed(case.text[cut:]) + parser.finish()
         assert merge_text_segments(segments) == expected, cut
 

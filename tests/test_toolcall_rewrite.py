@@ -85,8 +85,9 @@ def test_stream_text_block_start_waits_for_text_and_tool_use_is_one_delta() -> N
     assert rewriter.feed(start) == []
     assert rewriter.feed({"type": "content_block_delta", "index": 0,
                           "delta": {"type": "text_delta", "text": "<tool_"}}) == []
-    events = rewriter.feed({"type": "content_block_delta", "index": 0,
-                            "delta": {"type": "text_delta", "text": HERMES_LS[6:]}})
+    assert rewriter.feed({"type": "content_block_delta", "index": 0,
+                          "delta": {"type": "text_delta", "text": HERMES_LS[6:]}}) == []
+    events = rewriter.feed({"type": "content_block_stop", "index": 0})  # a call waits for the end of its text
     assert [event["type"] for event in events] == ["content_block_start", "content_block_delta", "content_block_stop"]
     assert events[0]["content_block"]["input"] == {} and events[0]["content_block"]["name"] == "shell"
     assert json.loads(events[1]["delta"]["partial_json"]) == {"command": "ls"}

@@ -20,9 +20,10 @@ def random_chunks(text: str, seed: int, largest: int = 12) -> list[str]:
     return chunks
 
 
-def stream_parse(chunks: Iterable[str], tools: Sequence[dict], mode: str = "auto") -> list[Segment]:
+def stream_parse(chunks: Iterable[str], tools: Sequence[dict], mode: str = "auto",
+                 reasoning_reach: int = 0) -> list[Segment]:
     """What StreamingToolCallParser makes of the chunks, adjacent text merged."""
-    parser = StreamingToolCallParser(tools, mode)
+    parser = StreamingToolCallParser(tools, mode, reasoning_reach)
     segments: list[Segment] = []
     for chunk in chunks:
         segments.extend(parser.feed(chunk))

@@ -137,7 +137,7 @@ def decode_anthropic_message(provider: ProviderConfig, request: MessagesRequest,
 def tool_call_rewriter(provider: ProviderConfig, request: MessagesRequest) -> ToolCallStreamRewriter | None:
     """The stream rewriter for text tool calls, when the request has tools and it is not off."""
     if request.tools and provider.tool_calls != "off":
-        return ToolCallStreamRewriter(request.tools, provider.tool_calls)
+        return ToolCallStreamRewriter(request.tools, provider.tool_calls, thinking=request.wants_thinking)
     return None
 
 
@@ -146,7 +146,7 @@ def finish_anthropic_message(provider: ProviderConfig, request: MessagesRequest,
     """Rewrite text tool calls in an Anthropic message; re-encode only when something changed."""
     stats = ToolCallStats()
     if request.tools and provider.tool_calls != "off":
-        rewritten, stats = rewrite_message(data, request.tools, provider.tool_calls)
+        rewritten, stats = rewrite_message(data, request.tools, provider.tool_calls, thinking=request.wants_thinking)
         changed = changed or rewritten is not data
         data = rewritten
     usage = data.get("usage") or {}

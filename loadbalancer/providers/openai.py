@@ -18,6 +18,7 @@ from loadbalancer.providers.base import (MessageAnswer, Provider, UpstreamReques
                                          int_or_zero, paid_probe_body)
 from loadbalancer.providers.stream_pipeline import (OpenAIPassthroughPipeline, OpenAIStreamPipeline,
                                                     StreamPipeline)
+from loadbalancer.toolcalls.openai_rewrite import ChatChunkRewriter, rewrite_chat_completion
 from loadbalancer.toolcalls.rewrite import ToolCallStats
 from loadbalancer.translation.chat_to_messages_answer import (openai_error_to_anthropic,
                                                              openai_to_anthropic_message)
@@ -74,9 +75,14 @@ class OpenAIProvider(Provider):
         if not isinstance(data.get("choices"), list):
             raise UpstreamBadResponse(self.name, "answer has no choices")
         if self.answers_in_client_dialect(request):
+            stats = ToolCallStats()
+            if self._rewrites_text_calls(request):
+                rewritten, stats = rewrite_chat_completion(data, request.tools, self.config.tool_calls,
+                                                           thinking=_asks_for_reasoning(request))
+                body = body if rewritten is data else orjson.dumps(rewritten)
             usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-            return MessageAnswer(body, ToolCallStats(), (int_or_zero(usage.get("prompt_tokens")),
-                                                         int_or_zero(usage.get("completion_tokens"))))
+            return MessageAnswer(body, stats, (int_or_zero(usage.get("prompt_tokens")),
+                                               int_or_zero(usage.get("completion_tokens"))))
         message = openai_to_anthropic_message(data, request.model, upstream.tool_names or ToolNameMap({}),
                                               thinking_requested=self._shows_reasoning(request))
         return finish_anthropic_message(self.config, request, message, body, changed=True)
@@ -84,10 +90,18 @@ class OpenAIProvider(Provider):
     def stream_pipeline(self, request: MessagesRequest, upstream: UpstreamRequest) -> StreamPipeline:
         """Translation into an Anthropic stream, or passthrough for an OpenAI client."""
         if self.answers_in_client_dialect(request):
-            return OpenAIPassthroughPipeline(self.name)
+            rewriter = None
+            if self._rewrites_text_calls(request):
+                rewriter = ChatChunkRewriter(request.tools, self.config.tool_calls,
+                                             thinking=_asks_for_reasoning(request))
+            return OpenAIPassthroughPipeline(self.name, rewriter)
         return OpenAIStreamPipeline.create(self.name, request.model, upstream.tool_names or ToolNameMap({}),
                                            thinking_requested=self._shows_reasoning(request),
                                            rewriter=tool_call_rewriter(self.config, request))
+
+    def _rewrites_text_calls(self, request: MessagesRequest) -> bool:
+        """Text tool calls are rewritten when the request has tools and the provider's tool_calls is not off."""
+        return bool(request.tools) and self.config.tool_calls != "off"
 
     def _shows_reasoning(self, request: MessagesRequest) -> bool:
         """Whether the backend's reasoning reaches the client as thinking blocks.
@@ -109,3 +123,9 @@ class OpenAIProvider(Provider):
         if paid_model is not None:
             return UpstreamRequest(self.messages_url(), headers, paid_probe_body(paid_model))
         return UpstreamRequest(self.probe_url(), headers, None, method="GET")
+
+
+def _asks_for_reasoning(request: MessagesRequest) -> bool:
+    """An OpenAI client asks for reasoning with reasoning_effort (or a reasoning object)."""
+    body = request.openai_body or {}
+    return body.get("reasoning_effort") not in (None, "none") or isinstance(body.get("reasoning"), dict)

@@ -16,6 +16,7 @@ from loadbalancer.errors import UpstreamBadResponse, UpstreamStreamBroken
 from loadbalancer.translation.chat_to_messages_stream import OpenAIStreamTranslator
 from loadbalancer.sse import SSEDecoder, SSEFrame, encode_event
 from loadbalancer.translation.tool_names import ToolNameMap
+from loadbalancer.toolcalls.openai_rewrite import ChatChunkRewriter
 from loadbalancer.toolcalls.rewrite import ToolCallStats, ToolCallStreamRewriter
 
 _CONTENT_EVENTS = frozenset({"content_block_start", "content_block_delta"})
@@ -237,13 +238,26 @@ class OpenAIStreamPipeline(_OpenAIChunks):
 
 
 class OpenAIPassthroughPipeline(_OpenAIChunks):
-    """An OpenAI provider's stream for an OpenAI client: forwarded as it is."""
+    """An OpenAI provider's stream for an OpenAI client: forwarded as it is, except that text tool
+    calls become tool_calls deltas when the request has tools (chunks with nothing to rewrite keep
+    their bytes)."""
+
+    def __init__(self, provider: str, chunk_rewriter: ChatChunkRewriter | None = None) -> None:
+        super().__init__(provider)
+        self.chunk_rewriter = chunk_rewriter if chunk_rewriter is not None and chunk_rewriter.active else None
+        self._held_frames: dict[int, tuple[dict, bytes]] = {}  # chunks the rewriter holds, by identity
+
+    @property
+    def tool_call_stats(self) -> ToolCallStats:
+        """Text tool calls turned into tool_calls so far."""
+        return self.chunk_rewriter.stats if self.chunk_rewriter is not None else ToolCallStats()
 
     def end(self) -> list[OutFrame]:
         """The upstream ended: add [DONE] if it was missing, or raise if it was cut off."""
         out = self._finish_decoding()
         self._check_ended_properly()
         if not self._saw_done:
+            out.extend(self._flushed())
             out.append(OutFrame(DONE_FRAME, False))
         return out
 
@@ -259,14 +273,37 @@ class OpenAIPassthroughPipeline(_OpenAIChunks):
             return  # [DONE] ended the stream: a client must see nothing after it
         chunk = self._read_chunk(frame)
         if chunk is None:
+            out.extend(self._flushed())
             out.append(OutFrame(DONE_FRAME, False))
             return
-        content = any(
-            isinstance(choice, dict) and (choice.get("finish_reason") or (
-                isinstance(choice.get("delta"), dict)
-                and any(choice["delta"].get(key) for key in _OPENAI_CONTENT_KEYS)))
-            for choice in chunk.get("choices") or ())
-        out.append(OutFrame(b"data: " + frame.data + b"\n\n", content))
+        if self.chunk_rewriter is None:
+            out.append(OutFrame(b"data: " + frame.data + b"\n\n", _carries_content(chunk)))
+            return
+        self._held_frames[id(chunk)] = (chunk, frame.data)
+        for item in self.chunk_rewriter.feed(chunk):
+            out.append(OutFrame(b"data: " + self._frame_data(item) + b"\n\n", _carries_content(item)))
+
+    def _frame_data(self, item: dict) -> bytes:
+        """An upstream chunk sent as it came keeps its bytes; anything else is encoded."""
+        held = self._held_frames.pop(id(item), None)
+        if held is not None and held[0] is item:
+            return held[1]
+        return orjson.dumps(item)
+
+    def _flushed(self) -> list[OutFrame]:
+        """Text the rewriter still held when the stream ended."""
+        if self.chunk_rewriter is None:
+            return []
+        return [OutFrame(b"data: " + self._frame_data(item) + b"\n\n", True) for item in self.chunk_rewriter.finish()]
+
+
+def _carries_content(chunk: dict) -> bool:
+    """Whether a chunk has content (text, calls, reasoning, a finish reason) for the client."""
+    return any(
+        isinstance(choice, dict) and (choice.get("finish_reason") or (
+            isinstance(choice.get("delta"), dict)
+            and any(choice["delta"].get(key) for key in _OPENAI_CONTENT_KEYS)))
+        for choice in chunk.get("choices") or ())
 
 
 DONE_FRAME = b"data: [DONE]\n\n"

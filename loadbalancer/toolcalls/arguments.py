@@ -9,7 +9,8 @@ import json_repair
 
 ARGUMENT_KEYS = ("arguments", "parameters", "args", "input")
 NAME_KEYS = ("name", "tool", "tool_name", "function")
-_BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+_BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
+                  "on": True, "off": False}
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class ToolIndex:
 
     schemas: Mapping[str, dict]
     by_folded_name: Mapping[str, str]
+    names: tuple[str, ...] = ()
 
     def resolve(self, raw_name: str) -> str | None:
         """The exact tool name for a name as a model wrote it, or None when unknown."""
@@ -30,14 +32,16 @@ class ToolIndex:
         return self.by_folded_name.get(name.casefold())
 
 
-def build_tool_index(tools: Sequence[dict] | None) -> ToolIndex:
-    """Index the request's tools; server tools without input_schema are ignored."""
+def build_tool_index(tools: Sequence[dict] | ToolIndex | None) -> ToolIndex:
+    """Index the request's tools (an index is returned as it is); server tools without input_schema are ignored."""
+    if isinstance(tools, ToolIndex):
+        return tools
     schemas: dict[str, dict] = {}
     for tool in tools or ():
-        if isinstance(tool, Mapping) and isinstance(tool.get("name"), str) and "input_schema" in tool:
-            schema = tool.get("input_schema")
-            schemas[tool["name"]] = schema if isinstance(schema, Mapping) else {}
-    return ToolIndex(schemas, {name.casefold(): name for name in schemas})
+        if isinstance(tool, dict) and isinstance(tool.get("name"), str) and "input_schema" in tool:
+            schema = tool["input_schema"]
+            schemas[tool["name"]] = schema if isinstance(schema, dict) else {}
+    return ToolIndex(schemas, {name.casefold(): name for name in schemas}, tuple(schemas))
 
 
 @dataclass(frozen=True)
@@ -92,16 +96,30 @@ def decode_structure(text: str, expected: type) -> object | None:
     try:
         value = json.loads(text)
     except ValueError:
-        value = json_repair.loads(text)
+        value = _unescaped_json(text)
+        if value is None:
+            value = json_repair.loads(text)
     return value if isinstance(value, expected) else None
+
+
+def _unescaped_json(text: str) -> object | None:
+    """JSON written with its quotes escaped once more ([{\\"id\\": 1}], as GLM-4.7 does in <arg_value>)."""
+    if '\\"' not in text:
+        return None
+    try:
+        return json.loads(json.loads('"' + text.replace('\n', '\\n') + '"', strict=False), strict=False)
+    except ValueError:
+        return None
 
 
 def _coerce_string(text: str, types: list[str]) -> tuple[object, bool]:
     """Convert a string value to the first schema type it fits; (value, changed)."""
     stripped = text.strip()
+    if stripped.lower() == "null" and "null" in types:
+        return None, True  # anyOf [string, null]: the word null is the null, any other text the string
     if "string" in types or not types:
         return text, False
-    if stripped.lower() in ("null", "none") and "null" in types:
+    if stripped.lower() == "none" and "null" in types:
         return None, True
     for kind in types:
         if kind == "integer":
@@ -152,6 +170,9 @@ def coerce_arguments(values: dict, schema: Mapping, string_values: bool) -> Reso
     repaired = False
     for key, value in values.items():
         property_schema = properties.get(key)
+        if string_values and isinstance(value, str) and value.strip().lower() == "null":
+            result[key] = None  # XML formats can only write null as the word (vLLM and SGLang do the same)
+            continue
         if isinstance(property_schema, Mapping):
             value, changed = coerce_value(value, property_schema)
             # XML formats carry every value as a string, so converting those is expected, not a repair

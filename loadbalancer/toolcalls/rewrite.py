@@ -1,8 +1,10 @@
 """Turn text tool calls in Anthropic answers (messages and event streams) into tool_use blocks.
 
-Policy for a call whose required arguments are still missing after repair: it stays text (its
-original markup) and is counted as rejected. A client would run it and fail ("Missing file_path
-argument"); as text the model's intent stays visible, and the HTTP layer may retry instead.
+Policy for a call whose required arguments are still missing after repair: it stays text (the
+text it was written as) and is counted as rejected; the other calls of the same block still
+become tool_use blocks. A client would run it and fail ("Missing file_path argument"); as text the
+model's intent stays visible. Reasoning the model wrote as text becomes a thinking block when the
+client asked for thinking, and is dropped otherwise: its markers never reach the client.
 """
 from __future__ import annotations
 
@@ -13,10 +15,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from loadbalancer.toolcalls.arguments import build_tool_index
-from loadbalancer.toolcalls.parser import Segment, StreamingToolCallParser, TextSegment, ToolCall, parse_tool_calls
+from loadbalancer.toolcalls.parser import (ReasoningSegment, Segment, StreamingToolCallParser, TextSegment, ToolCall,
+                                           parse_tool_calls)
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _ID_LENGTH = 24
+# How far into an answer's first text a bare </think> still closes reasoning that the chat template
+# opened in the prompt (DeepSeek-R1/V3.1, Qwen3-Thinking, Step, ERNIE): that much text is held back
+# until it is known. When the client asked for thinking, reasoning is expected and may be long.
+REASONING_REACH = 1_024
+THINKING_REASONING_REACH = 16_384
 
 
 @dataclass
@@ -44,27 +52,18 @@ def _is_active(tools: Sequence[dict] | None, mode: str) -> bool:
 
 
 def accepted_segments(segments: Sequence[Segment], stats: ToolCallStats) -> Iterator[Segment]:
-    """Segments with rejected call blocks turned back into their markup text; counts into stats."""
-    index = 0
-    while index < len(segments):
-        segment = segments[index]
-        if isinstance(segment, TextSegment):
+    """Segments with rejected calls (missing arguments) turned back into their text; counts into stats."""
+    for segment in segments:
+        if not isinstance(segment, ToolCall):
             yield segment
-            index += 1
-            continue
-        group_end = index
-        while (group_end < len(segments) and isinstance(segments[group_end], ToolCall)
-               and segments[group_end].block == segment.block):
-            group_end += 1
-        group = segments[index:group_end]
-        if any(call.missing for call in group):
-            stats.rejected += len(group)
-            yield TextSegment(segment.markup)
+        elif segment.missing:
+            stats.rejected += 1
+            if segment.markup:
+                yield TextSegment(segment.markup)
         else:
-            stats.parsed += len(group)
-            stats.repaired += sum(1 for call in group if call.repaired)
-            yield from group
-        index = group_end
+            stats.parsed += 1
+            stats.repaired += segment.repaired
+            yield segment
 
 
 def tool_use_block(call: ToolCall) -> dict:
@@ -72,11 +71,28 @@ def tool_use_block(call: ToolCall) -> dict:
     return {"type": "tool_use", "id": new_tool_use_id(), "name": call.name, "input": call.input}
 
 
-def _content_for_text(text: str, tools: Sequence[dict], mode: str, stats: ToolCallStats) -> list[dict]:
+def thinking_block(text: str) -> dict:
+    """An Anthropic thinking block for reasoning the model wrote as text (it carries no signature)."""
+    return {"type": "thinking", "thinking": text, "signature": ""}
+
+
+def reasoning_reach(thinking: bool, first_block: bool) -> int:
+    """How long the start of a text block waits for a bare </think>: only the answer's first block does."""
+    if not first_block:
+        return 0
+    return THINKING_REASONING_REACH if thinking else REASONING_REACH
+
+
+def _content_for_text(text: str, tools: Sequence[dict], mode: str, thinking: bool, first_block: bool,
+                      stats: ToolCallStats) -> list[dict]:
     blocks: list[dict] = []
-    for segment in accepted_segments(parse_tool_calls(text, tools, mode), stats):
+    segments = parse_tool_calls(text, tools, mode, reasoning_reach(thinking, first_block))
+    for segment in accepted_segments(segments, stats):
         if isinstance(segment, ToolCall):
             blocks.append(tool_use_block(segment))
+        elif isinstance(segment, ReasoningSegment):
+            if thinking:
+                blocks.append(thinking_block(segment.text))
         elif blocks and blocks[-1]["type"] == "text":
             blocks[-1]["text"] += segment.text
         else:
@@ -84,15 +100,19 @@ def _content_for_text(text: str, tools: Sequence[dict], mode: str, stats: ToolCa
     return blocks
 
 
-def rewrite_message(message: dict, tools: Sequence[dict] | None, mode: str = "auto") -> tuple[dict, ToolCallStats]:
-    """Anthropic message with text tool calls turned into tool_use blocks (a new dict; the input is not modified)."""
+def rewrite_message(message: dict, tools: Sequence[dict] | None, mode: str = "auto",
+                    thinking: bool = False) -> tuple[dict, ToolCallStats]:
+    """Anthropic message with text tool calls turned into tool_use blocks (a new dict; the input is not modified).
+
+    thinking: the client asked for thinking, so reasoning written as text becomes thinking blocks.
+    """
     stats = ToolCallStats()
     if not _is_active(tools, mode):
         return message, stats
     content: list[dict] = []
-    for block in message.get("content") or ():
+    for position, block in enumerate(message.get("content") or ()):
         if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
-            content.extend(_content_for_text(block["text"], tools, mode, stats))
+            content.extend(_content_for_text(block["text"], tools, mode, thinking, position == 0, stats))
         else:
             content.append(block)
     rewritten = {**message, "content": content}
@@ -104,15 +124,18 @@ def rewrite_message(message: dict, tools: Sequence[dict] | None, mode: str = "au
 class ToolCallStreamRewriter:
     """Rewrites an Anthropic event stream so text tool calls become tool_use blocks."""
 
-    def __init__(self, tools: Sequence[dict] | None, mode: str = "auto") -> None:
+    def __init__(self, tools: Sequence[dict] | None, mode: str = "auto", thinking: bool = False) -> None:
         self._tools = tools or []
         self._mode = mode
+        self._thinking = thinking
         self._active = _is_active(tools, mode)
         self.stats = ToolCallStats()
         self._parsers: dict[int, StreamingToolCallParser] = {}
         self._passthrough: dict[int, int] = {}   # upstream index -> emitted index
         self._next_index = 0
         self._open_text: int | None = None
+        self._open_kind = "text"
+        self._blocks_seen = 0
 
     @property
     def active(self) -> bool:
@@ -148,9 +171,11 @@ class ToolCallStreamRewriter:
     def _start_block(self, event: dict) -> list[dict]:
         block = event.get("content_block") or {}
         upstream_index = event.get("index", 0)
+        self._blocks_seen += 1
         if block.get("type") == "text":
             # not forwarded: a text block is opened downstream only when there is text to send
-            parser = StreamingToolCallParser(self._tools, self._mode)
+            reach = reasoning_reach(self._thinking, self._blocks_seen == 1)
+            parser = StreamingToolCallParser(self._tools, self._mode, reach)
             self._parsers[upstream_index] = parser
             return self._emit(parser.feed(block.get("text") or ""))
         events = self._close_text()
@@ -183,19 +208,26 @@ class ToolCallStreamRewriter:
         for segment in accepted_segments(segments, self.stats):
             if isinstance(segment, TextSegment):
                 events.extend(self._text_delta(segment.text))
+            elif isinstance(segment, ReasoningSegment):
+                if self._thinking:
+                    events.extend(self._text_delta(segment.text, "thinking"))
             else:
                 events.extend(self._close_text())
                 events.extend(self._tool_use_events(segment))
         return events
 
-    def _text_delta(self, text: str) -> list[dict]:
+    def _text_delta(self, text: str, kind: str = "text") -> list[dict]:
+        """A text (or thinking) delta, opening a block of that kind first when needed."""
         events: list[dict] = []
+        if self._open_text is not None and self._open_kind != kind:
+            events.extend(self._close_text())
         if self._open_text is None:
-            self._open_text, self._next_index = self._next_index, self._next_index + 1
-            events.append({"type": "content_block_start", "index": self._open_text,
-                           "content_block": {"type": "text", "text": ""}})
-        events.append({"type": "content_block_delta", "index": self._open_text,
-                       "delta": {"type": "text_delta", "text": text}})
+            self._open_text, self._next_index, self._open_kind = self._next_index, self._next_index + 1, kind
+            block = {"type": "text", "text": ""} if kind == "text" else thinking_block("")
+            events.append({"type": "content_block_start", "index": self._open_text, "content_block": block})
+        delta = ({"type": "text_delta", "text": text} if kind == "text"
+                 else {"type": "thinking_delta", "thinking": text})
+        events.append({"type": "content_block_delta", "index": self._open_text, "delta": delta})
         return events
 
     def _close_text(self) -> list[dict]:

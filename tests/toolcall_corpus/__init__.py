@@ -1,12 +1,14 @@
-"""Corpus of text tool calls: generated cases for every format, hand-written hard and negative cases.
+"""Corpus of text tool calls: generated cases for every format, hand-written hard and negative cases,
+and one or more cases per model family known to the public parsers (families_cases.py).
 
-Each case holds the answer text, the request's tools, the calls expected (name and exact input)
-and the prose expected around them (the text segments, in order).
+Each case holds the answer text, the request's tools, the calls expected (name and exact input),
+the prose expected around them (the text segments, in order) and the reasoning expected.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from toolcall_corpus.family_renderers import FAMILY_RENDERERS
 from toolcall_corpus.renderers import RENDERERS
 from toolcall_corpus.tools import ALL_TOOLS
 
@@ -21,6 +23,14 @@ class Case:
     calls: tuple[tuple[str, dict], ...]
     prose: tuple[str, ...]
     tools: tuple[dict, ...] = field(default=tuple(ALL_TOOLS))
+    reasoning: tuple[str, ...] = ()  # the reasoning segments expected, markers removed
+    family: str = ""                 # the model family (default: the format)
+    loose: bool = False              # prose and reasoning compared with whitespace collapsed
+
+    @property
+    def group(self) -> str:
+        """The family the case is reported under."""
+        return self.family or self.format
 
 
 TRICKY_CONTENT = 'x = "</tool_call>"\ny = "</parameter>"\nprint(x, y)\n'
@@ -50,7 +60,7 @@ _PROSE_AROUND = [
 
 def _generated_cases() -> list[Case]:
     cases = []
-    for format_name, render in RENDERERS.items():
+    for format_name, render in {**RENDERERS, **FAMILY_RENDERERS}.items():
         for number, (name, args) in enumerate(CALLS):
             before, after = _PROSE_AROUND[number % len(_PROSE_AROUND)]
             text = before + render(name, args, number) + after
@@ -64,7 +74,8 @@ def _generated_cases() -> list[Case]:
 
 
 def load_cases() -> list[Case]:
-    """Every corpus case: generated per format, then the hard and negative cases."""
+    """Every corpus case: generated per format, the hard and negative cases, then the family cases."""
+    from toolcall_corpus.families_cases import FAMILY_CASES
     from toolcall_corpus.hard_cases import HARD_CASES
     from toolcall_corpus.negative_cases import NEGATIVE_CASES
-    return _generated_cases() + HARD_CASES + NEGATIVE_CASES
+    return _generated_cases() + HARD_CASES + NEGATIVE_CASES + FAMILY_CASES

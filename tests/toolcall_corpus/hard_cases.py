@@ -9,8 +9,9 @@ LS = ("shell", {"command": "ls -la"})
 PARIS = ("get_weather", {"city": "Paris"})
 
 
-def _case(case_id: str, format_name: str, text: str, calls: list, prose: tuple[str, ...] = ()) -> Case:
-    return Case(f"hard-{case_id}", format_name, text, tuple(calls), prose)
+def _case(case_id: str, format_name: str, text: str, calls: list, prose: tuple[str, ...] = (),
+          reasoning: tuple[str, ...] = ()) -> Case:
+    return Case(f"hard-{case_id}", format_name, text, tuple(calls), prose, reasoning=reasoning)
 
 
 HARD_CASES = [
@@ -46,11 +47,24 @@ HARD_CASES = [
           [("shell", {"command": "echo '</parameter>' > x"})]),
     _case("think-alone", "negative",
           '<think>Maybe <tool_call>{"name": "shell", "arguments": {"command": "rm -rf /"}}</tool_call>? No.</think>All good.',
-          [], ('<think>Maybe <tool_call>{"name": "shell", "arguments": {"command": "rm -rf /"}}</tool_call>? No.</think>All good.',)),
+          [], ("All good.",), ('Maybe <tool_call>{"name": "shell", "arguments": {"command": "rm -rf /"}}</tool_call>? No.',)),
     _case("think-duplicated-outside", "hermes",
           '<think>I will call <tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call></think>\n'
           '<tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call>',
-          [LS], ('<think>I will call <tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call></think>\n',)),
+          [LS], (), ('I will call <tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call>',)),
+    _case("reasoning-again-after-a-call", "hermes",
+          '<think>First the listing.</think><tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call>'
+          '<think>Then the weather.</think><tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>',
+          [LS, PARIS], (), ("First the listing.", "Then the weather.")),
+    _case("unclosed-think-then-call", "hermes",
+          '<think>Let me call {"tool": "shell"}\n<tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call>',
+          [LS], (), ('Let me call {"tool": "shell"}\n',)),
+    _case("bare-think-close-then-call", "hermes",
+          'The listing first.</think>\n\n<tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call>',
+          [LS], (), ("The listing first.",)),
+    _case("call-quoted-before-bare-think-close", "negative",
+          'Maybe <tool_call>{"name": "shell", "arguments": {"command": "rm -rf /"}}</tool_call>? No.</think>All good.',
+          [], ("All good.",), ('Maybe <tool_call>{"name": "shell", "arguments": {"command": "rm -rf /"}}</tool_call>? No.',)),
     _case("several-calls-adjacent", "hermes",
           '<tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call>'
           '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>', [LS, PARIS]),
@@ -96,7 +110,7 @@ HARD_CASES = [
     _case("harmony-after-analysis", "harmony",
           "<|channel|>analysis<|message|>Need to list files.<|end|>"
           '<|start|>assistant<|channel|>commentary to=functions.shell <|constrain|>json<|message|>{"command": "ls -la"}<|call|>',
-          [LS], ("<|channel|>analysis<|message|>Need to list files.<|end|>",)),
+          [LS], (), ("Need to list files.",)),
     _case("pythonic-two-calls", "pythonic", "[shell(command='ls -la'), get_weather(city='Paris')]", [LS, PARIS]),
     _case("fenced-single-object", "json",
           'Here:\n```json\n{"name": "shell", "arguments": {"command": "ls -la"}}\n```', [LS], ("Here:\n",)),

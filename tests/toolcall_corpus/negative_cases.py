@@ -11,6 +11,10 @@ def _negative(case_id: str, text: str, tools: tuple[dict, ...] | None = None) ->
     return Case(f"negative-{case_id}", "negative", text, (), prose, tools)
 
 
+def _reasoning_only(case_id: str, text: str, reasoning: str) -> Case:
+    return Case(f"negative-{case_id}", "negative", text, (), (), reasoning=(reasoning,))
+
+
 HERMES_SHELL = '<tool_call>{"name": "shell", "arguments": {"command": "ls -la"}}</tool_call>'
 
 NEGATIVE_CASES = [
@@ -29,11 +33,12 @@ NEGATIVE_CASES = [
     _negative("unknown-tool-mistral", '[TOOL_CALLS]launch_rockets[ARGS]{"count": 3}'),
     _negative("unknown-tool-tag", "<launch_rockets>\n<count>3</count>\n</launch_rockets>"),
     _negative("unknown-tool-pythonic", "[launch_rockets(count=3)]"),
-    _negative("harmony-analysis-only", "<|channel|>analysis<|message|>Thinking about shell.<|end|>"),
+    _reasoning_only("harmony-analysis-only", "<|channel|>analysis<|message|>Thinking about shell.<|end|>",
+                    "Thinking about shell."),
     _negative("functools-prose", "functools is a module; functools.partial(f, 1) and functools[0] are fine."),
     _negative("list-comprehension-line", "[f(x) for x in range(3)]"),
-    _negative("think-only-call", '<think><tool_call>{"name": "shell", "arguments": {"command": "ls"}}</tool_call></think>'),
-    _negative("unclosed-think", '<think>Let me call {"tool": "shell"}\n<tool_call>{"name": "shell", "arguments": {"command": "ls"}}</tool_call>'),
+    _reasoning_only("think-only-call", '<think><tool_call>{"name": "shell", "arguments": {"command": "ls"}}</tool_call></think>',
+                    '<tool_call>{"name": "shell", "arguments": {"command": "ls"}}</tool_call>'),
     _negative("whitespace-only", "  \n\n  "),
     _negative("no-tools-in-request", HERMES_SHELL, tools=()),
     _negative("server-tool-only", HERMES_SHELL, tools=({"type": "web_search_20250305", "name": "shell"},)),
@@ -41,4 +46,7 @@ NEGATIVE_CASES = [
     _negative("fence-no-language", "```\n{\"key\": \"value\"}\n```"),
     _negative("less-than-at-end", "if a <"),
     _negative("bracket-at-end", "see ["),
+    _negative("inline-code-markers", "Qwen writes `<tool_call>` then JSON, DeepSeek ends reasoning with `</think>`, "
+              "and `<think>` opens it: `<tool_call>{\"name\": \"shell\", \"arguments\": {\"command\": \"ls\"}}</tool_call>`."),
+    _negative("think-tag-mentioned-mid-answer", "Sure. Reasoning models open with <think> and the parser hides it."),
 ]
