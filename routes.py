@@ -15,7 +15,8 @@ from werkzeug.exceptions import HTTPException
 
 import health
 from loadbalancer.client_request import estimate_input_tokens, parse_messages_request
-from loadbalancer.errors import LoadBalancerError, MethodNotAllowed, NoProviderForModel, NotFound, RequestTooLarge
+from loadbalancer.errors import (InvalidRequest, LoadBalancerError, MethodNotAllowed, NoProviderForModel, NotFound,
+                                 RequestTooLarge)
 from loadbalancer.frontdoors.chat_completions import forward_chat_completion, openai_error_response_body
 from loadbalancer.frontdoors.responses import forward_response, responses_error_response_body
 from loadbalancer.ops import client_access, model_catalog, status_page
@@ -132,6 +133,14 @@ def _read_body() -> bytes:
     if mimetype and mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
         raise LoadBalancerError(f"content-type {mimetype!r} is not supported; send application/json",
                                 status=415)
+    if request.content_length is not None:
+        # Exactly the announced length, straight from the WSGI input: werkzeug's readall grows
+        # a bytearray 64 KiB at a time and copies it into bytes once more (a fifth of the CPU
+        # of a 1 MB request).
+        body = request.environ["wsgi.input"].read(request.content_length)
+        if len(body) < request.content_length:
+            raise InvalidRequest(f"request body ended after {len(body)} of its {request.content_length} bytes")
+        return body
     # A chunked body announces no length: read at most one byte past the limit of the
     # running configuration (it may have been reloaded) to tell "too large" apart.
     request.max_content_length = limits.max_body_bytes + 1

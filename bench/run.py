@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import scenarios  # noqa: E402  (bench/ is not a package; the path is set just above)
+import agent_scenarios  # noqa: E402  (bench/ is not a package; the path is set just above)
+import scenarios  # noqa: E402
 from procs import (REPO, Service, WorkerSettings, memory_bytes, start_load_balancer,  # noqa: E402
                    start_nginx, start_slow_upstream, stop, free_port)
 
@@ -93,8 +94,10 @@ def startup_seconds(rundir: Path, providers_file: Path, settings: WorkerSettings
     return sorted(times)[len(times) // 2]
 
 
-def main_scenarios(bench: scenarios.Bench, service: Service) -> list[scenarios.Row]:
-    """Scenarios 1-4 and 6 against one running service."""
+def main_scenarios(bench: scenarios.Bench, service: Service, *, agent_only: bool = False) -> list[scenarios.Row]:
+    """Scenarios 1-4, 6 and the agent-sized ones against one running service."""
+    if agent_only:
+        return agent_scenarios.agent_rows(bench, service)
     rows = []
     rows += scenarios.sequential(bench, service, scenarios.ANTHROPIC, "added median ≤ 1.5 ms")
     rows += scenarios.concurrent(bench, service, scenarios.ANTHROPIC, "CPU ≤ 1.2 ms/req")
@@ -103,6 +106,7 @@ def main_scenarios(bench: scenarios.Bench, service: Service) -> list[scenarios.R
     rows += scenarios.concurrent(bench, service, scenarios.OPENAI, "")
     rows += scenarios.streams(bench, service, scenarios.OPENAI, "")
     rows += scenarios.toolcall_parsing(bench, service)
+    rows += agent_scenarios.agent_rows(bench, service)
     return rows
 
 
@@ -173,6 +177,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--main-workers", choices=("gevent", "gthread"), default="gevent",
                         help="worker class for scenarios 1-4 and 6")
     parser.add_argument("--no-results", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--agent-only", action="store_true",
+                        help="only the agent-sized scenarios (270 KB and 1 MB turns); implies --no-results")
     return parser.parse_args()
 
 
@@ -194,9 +200,12 @@ def main() -> None:
         startup = startup_seconds(rundir, providers_file, main_settings)
         service = start_load_balancer(rundir, providers_file, main_settings)
         try:
-            rows = main_scenarios(bench, service)
+            rows = main_scenarios(bench, service, agent_only=arguments.agent_only)
         finally:
             stop(service.process)
+        if arguments.agent_only:
+            print(render_table(rows))
+            return
         rows.append(scenarios.Row(f"start-up to ready ({main_settings.describe()})", "", f"{startup:.2f} s",
                                   "", "", "≤ 2 s"))
         choices = {"gevent": [GEVENT], "gthread": [GTHREAD], "both": [GEVENT, GTHREAD]}[arguments.workers]

@@ -3,30 +3,57 @@
 Pure: bytes and limits in, a `MessagesRequest` or an `InvalidRequest` out. Only the
 fields the load balancer needs are checked strictly; everything else in the body goes to
 the provider untouched.
+
+A Messages body is read once, with simdjson, without building it as Python objects: an
+agent's turn carries 100 KB to 1 MB of history of which the service needs a dozen fields,
+and building the whole object cost more than everything else a passthrough does. One walk
+takes the fields, checks them and notes what the routing needs (images, unsigned thinking,
+the conversation's first turn). The whole body is built (orjson) only when something needs
+all of it, such as a translation, through `MessagesRequest.body`. simdjson refuses a few
+documents orjson reads (integers beyond 64 bits, a byte order mark it would accept):
+those take orjson's path, through the same checks, so both readings agree.
 """
 
 from __future__ import annotations
 
+import queue
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterator
 
 import orjson
+import simdjson
 
 from loadbalancer.settings.records import LimitsConfig
 from loadbalancer.errors import InvalidRequest, RequestTooLarge
+
+THINKING_TYPES = frozenset({"enabled", "adaptive"})
+_OBJECTS = (dict, simdjson.Object)
+_ARRAYS = (list, simdjson.Array)
+_CONTENTS = (str, list, simdjson.Array)
+_NOTED_BLOCKS = frozenset({"image", "thinking", "tool_result"})  # the walk looks closer at these only
+_BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+# A parser owns its document until the next parse, so each parse takes one of its own; under
+# gevent one request parses at a time and one parser is reused, under threads a few.
+_PARSERS: queue.SimpleQueue = queue.SimpleQueue()
 
 
 @dataclass(frozen=True)
 class MessagesRequest:
     """A validated Anthropic Messages (or count_tokens) request."""
 
-    body: dict
     raw: bytes
     model: str
     stream: bool
     tools: tuple[dict, ...]
     wants_thinking: bool
+    max_tokens: int = 0
+    has_images: bool = False  # an image block anywhere, tool results included
+    has_unsigned_thinking: bool = False  # an assistant thinking block without a signature
+    # What names the conversation, and nothing else: metadata.user_id and the text of the
+    # system prompt and of the first user turn (the affinity key reads only these).
+    affinity_fields: dict = field(default_factory=dict, repr=False, compare=False)
     # Set when the client spoke OpenAI (the front door): OpenAI providers get it as it is.
     openai_body: dict | None = None
     # Set by a front door that names the conversation itself (Codex's prompt_cache_key).
@@ -34,6 +61,14 @@ class MessagesRequest:
     # The same request without thinking, for providers that cannot think: thinking the
     # client only wished for (a Responses reasoning.effort) never rules a provider out.
     without_thinking: MessagesRequest | None = None
+    decoded: dict | None = field(default=None, repr=False, compare=False)  # the body, when built already
+
+    @cached_property
+    def body(self) -> dict:
+        """The whole body as a dict, built on first use (translations need it; passthrough does not)."""
+        if self.decoded is not None:
+            return self.decoded
+        return orjson.loads(self.raw)
 
 
 # orjson reads 1024 levels of nesting but writes only 254; Python's own recursion stops near 1000.
@@ -52,11 +87,7 @@ def reencoding_client_body() -> Iterator[None]:
 
 def decode_json_object(raw: bytes, limits: LimitsConfig) -> dict:
     """The request body as a JSON object, or a 400/413 saying what is wrong."""
-    if len(raw) > limits.max_body_bytes:
-        raise RequestTooLarge(
-            f"request body is {len(raw)} bytes; the limit is {limits.max_body_bytes} bytes")
-    if not raw.strip():
-        raise InvalidRequest("request body is empty; expected a JSON object")
+    _check_size(raw, limits)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
@@ -66,53 +97,154 @@ def decode_json_object(raw: bytes, limits: LimitsConfig) -> dict:
     return body
 
 
-def parse_messages_request(raw: bytes, limits: LimitsConfig, *,
-                           count_tokens: bool = False) -> MessagesRequest:
-    """Validate a Messages body; count_tokens bodies need no max_tokens."""
-    body = decode_json_object(raw, limits)
+def parse_messages_request(raw: bytes, limits: LimitsConfig, *, count_tokens: bool = False,
+                           decoded: dict | None = None) -> MessagesRequest:
+    """Validate a Messages body; count_tokens bodies need no max_tokens.
+
+    :param decoded: the body as a dict, when the caller built it already (a front door).
+    """
+    if decoded is not None:
+        return _read_fields(decoded, raw, limits, count_tokens, decoded)
+    _check_size(raw, limits)
+    if raw.startswith(_BYTE_ORDER_MARK):
+        return _read_fields(decode_json_object(raw, limits), raw, limits, count_tokens, None)
+    parser = _take_parser()
+    try:
+        try:
+            document = parser.parse(raw)
+        except (ValueError, RuntimeError):  # not JSON, or JSON simdjson cannot hold: orjson says which
+            return _read_fields(decode_json_object(raw, limits), raw, limits, count_tokens, None)
+        if not isinstance(document, simdjson.Object):
+            raise InvalidRequest(f"request body must be a JSON object, not {_json_type(document)}")
+        return _read_fields(document, raw, limits, count_tokens, None)
+    finally:
+        _PARSERS.put(parser)
+
+
+def _take_parser() -> simdjson.Parser:
+    try:
+        return _PARSERS.get_nowait()
+    except queue.Empty:
+        return simdjson.Parser()
+
+
+def _check_size(raw: bytes, limits: LimitsConfig) -> None:
+    if len(raw) > limits.max_body_bytes:
+        raise RequestTooLarge(
+            f"request body is {len(raw)} bytes; the limit is {limits.max_body_bytes} bytes")
+    if not raw.strip():
+        raise InvalidRequest("request body is empty; expected a JSON object")
+
+
+def _read_fields(body: Any, raw: bytes, limits: LimitsConfig, count_tokens: bool,
+                 decoded: dict | None) -> MessagesRequest:
+    """Check and take the fields the service needs, from a dict or a simdjson object alike."""
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("model: required, a non-empty string")
-    _check_messages(body.get("messages"), limits)
-    if not count_tokens:
-        max_tokens = body.get("max_tokens")
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise InvalidRequest("max_tokens: required, a positive integer")
+    max_tokens = body.get("max_tokens")
+    if not count_tokens and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise InvalidRequest("max_tokens: required, a positive integer")
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequest("stream: must be true or false")
     system = body.get("system")
-    if system is not None and not isinstance(system, (str, list)):
+    if system is not None and not isinstance(system, (str, *_ARRAYS)):
         raise InvalidRequest("system: must be a string or a list of text blocks")
     tools = body.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools):
-            raise InvalidRequest("tools: must be a list of objects")
+    if tools is not None and (not isinstance(tools, _ARRAYS) or not all(isinstance(tool, _OBJECTS) for tool in tools)):
+        raise InvalidRequest("tools: must be a list of objects")
+    walk = _walk_messages(body.get("messages"), limits)
     thinking = body.get("thinking")
-    wants_thinking = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
-    return MessagesRequest(body=body, raw=raw, model=model, stream=stream and not count_tokens,
-                           tools=tuple(tools or ()), wants_thinking=wants_thinking)
+    metadata = body.get("metadata")
+    return MessagesRequest(
+        raw=raw, model=model, stream=stream and not count_tokens, tools=tuple(_plain(tools) or ()),
+        wants_thinking=isinstance(thinking, _OBJECTS) and thinking.get("type") in THINKING_TYPES,
+        max_tokens=max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else 0,
+        has_images=walk.has_images, has_unsigned_thinking=walk.has_unsigned_thinking,
+        affinity_fields={"metadata": _user_id_only(metadata), "system": _texts_only(system),
+                         # A history without a user turn still names a conversation (by its system prompt).
+                         "messages": [walk.first_user if walk.first_user is not None else {}]},
+        decoded=decoded)
 
 
-def _check_messages(messages: object, limits: LimitsConfig) -> None:
-    """`messages` must be a non-empty list of {role, content} objects."""
-    if not isinstance(messages, list) or not messages:
+@dataclass
+class _MessagesWalk:
+    """What one pass over `messages` found."""
+
+    has_images: bool = False
+    has_unsigned_thinking: bool = False
+    first_user: dict | None = None
+
+
+def _walk_messages(messages: Any, limits: LimitsConfig) -> _MessagesWalk:
+    """`messages` must be a non-empty list of {role, content} objects; note images and thinking."""
+    if not isinstance(messages, _ARRAYS) or not len(messages):
         raise InvalidRequest("messages: required, a non-empty list")
     if len(messages) > limits.max_messages:
         raise RequestTooLarge(
             f"messages: {len(messages)} messages; the limit is {limits.max_messages}")
+    walk = _MessagesWalk()
     for position, message in enumerate(messages):
-        if not isinstance(message, dict):
+        if not isinstance(message, _OBJECTS):
             raise InvalidRequest(f"messages[{position}]: must be an object")
-        if not isinstance(message.get("role"), str):
+        role = message.get("role")
+        if not isinstance(role, str):
             raise InvalidRequest(f"messages[{position}].role: required, a string")
-        if not isinstance(message.get("content"), (str, list)):
+        content = message.get("content")
+        if not isinstance(content, _CONTENTS):
             raise InvalidRequest(f"messages[{position}].content: required, a string or a list of blocks")
+        if walk.first_user is None and role == "user":
+            walk.first_user = {"role": role, "content": _texts_only(content)}
+        if content.__class__ is not str:
+            for block in content:
+                if isinstance(block, _OBJECTS) and block.get("type") in _NOTED_BLOCKS:
+                    _note_block(block, role, walk)
+    return walk
+
+
+def _note_block(block: Any, role: str, walk: _MessagesWalk) -> None:
+    """An image (also inside a tool result) or unsigned assistant thinking."""
+    block_type = block.get("type")
+    if block_type == "image":
+        walk.has_images = True
+    elif block_type == "thinking" and role == "assistant" and not block.get("signature"):
+        walk.has_unsigned_thinking = True
+    elif block_type == "tool_result" and not walk.has_images:
+        inner = block.get("content")
+        if isinstance(inner, _ARRAYS):
+            walk.has_images = any(isinstance(item, _OBJECTS) and item.get("type") == "image" for item in inner)
+
+
+def _user_id_only(metadata: Any) -> dict | None:
+    """The part of `metadata` that names a conversation."""
+    if isinstance(metadata, _OBJECTS) and isinstance(metadata.get("user_id"), str):
+        return {"user_id": metadata.get("user_id")}
+    return None
+
+
+def _texts_only(content: Any) -> Any:
+    """A system prompt or message content with only its text kept (all the affinity key reads)."""
+    if isinstance(content, _ARRAYS):
+        return [{"text": block.get("text")} for block in content
+                if isinstance(block, _OBJECTS) and isinstance(block.get("text"), str)]
+    return content if isinstance(content, str) else None
+
+
+def _plain(value: Any) -> Any:
+    """A simdjson value as plain Python objects (dicts and lists); anything else as it is."""
+    if isinstance(value, simdjson.Object):
+        return value.as_dict()
+    if isinstance(value, simdjson.Array):
+        return value.as_list()
+    return value
 
 
 def _json_type(value: object) -> str:
     """The JSON name of a decoded value's type, for error messages."""
-    return {list: "an array", str: "a string", bool: "a boolean", int: "a number",
+    if isinstance(value, _ARRAYS):
+        return "an array"
+    return {str: "a string", bool: "a boolean", int: "a number",
             float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 

@@ -6,6 +6,7 @@ across processes and instances are in test_state_store.py and test_shared_state.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from collections import Counter
@@ -13,10 +14,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from loadbalancer.client_request import parse_messages_request
 from loadbalancer.routing.affinity import affinity_key_for
 from loadbalancer.routing.balancer import Balancer
 from loadbalancer.routing.needs import RequestNeeds
 from loadbalancer.routing.state.memory import MemoryStore
+from loadbalancer.settings.records import LimitsConfig
 
 
 @dataclass(frozen=True)
@@ -538,17 +541,20 @@ IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png"
     ({"thinking": {"type": "adaptive"}}, "hi", False, True),
     ({"thinking": {"type": "disabled"}}, "hi", False, False),
 ])
-def test_request_needs_from_body(extra, content, images, thinking):
+def test_request_needs_from_the_checked_request(extra, content, images, thinking):
     body = {"model": "claude", "max_tokens": 16000, **extra,
             "messages": [{"role": "user", "content": content}]}
-    needs = RequestNeeds.from_body(body)
+    needs = RequestNeeds.from_request(parse_messages_request(json.dumps(body).encode(), LimitsConfig()))
     assert (needs.model, needs.max_tokens, needs.has_images, needs.wants_thinking) == (
         "claude", 16000, images, thinking)
 
 
-def test_request_needs_estimates_tokens_from_serialized_size():
-    small = RequestNeeds.from_body({"model": "m", "messages": [{"role": "user", "content": "x"}]})
-    large = RequestNeeds.from_body({"model": "m", "messages": [{"role": "user", "content": "x" * 4000}]})
+def test_request_needs_estimates_tokens_from_the_body_size():
+    def needs_of(content: str) -> RequestNeeds:
+        body = {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": content}]}
+        return RequestNeeds.from_request(parse_messages_request(json.dumps(body).encode(), LimitsConfig()))
+
+    small, large = needs_of("x"), needs_of("x" * 4000)
     assert 0 < small.estimated_input_tokens < 30
     assert large.estimated_input_tokens - small.estimated_input_tokens == pytest.approx(1000, abs=1)
 

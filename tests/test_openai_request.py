@@ -78,8 +78,8 @@ def test_tool_use_and_tool_results_keep_openai_order() -> None:
     ]
     assert translate(messages, tools=[READ_TOOL])["messages"][1:] == [
         {"role": "assistant", "content": "Reading.", "tool_calls": [
-            {"id": "toolu_1", "type": "function", "function": {"name": "read_file", "arguments": '{"file_path": "a"}'}},
-            {"id": "toolu_2", "type": "function", "function": {"name": "read_file", "arguments": '{"file_path": "é"}'}},
+            {"id": "toolu_1", "type": "function", "function": {"name": "read_file", "arguments": '{"file_path":"a"}'}},
+            {"id": "toolu_2", "type": "function", "function": {"name": "read_file", "arguments": '{"file_path":"é"}'}},
         ]},
         {"role": "tool", "tool_call_id": "toolu_1", "content": "A"},
         {"role": "tool", "tool_call_id": "toolu_2", "content": "Error: no such\n\nfile"},

@@ -38,7 +38,7 @@ def forward_chat_completion(runtime: Runtime, raw: bytes, client_headers: Mappin
             anthropic_body = openai_to_anthropic_request(body)
         except ValueError as err:
             raise InvalidRequest(str(err)) from err
-        request = parse_messages_request(orjson.dumps(anthropic_body), limits)
+        request = parse_messages_request(orjson.dumps(anthropic_body), limits, decoded=anthropic_body)
     request = dataclasses.replace(request, openai_body=body)
     record.model, record.stream = request.model, request.stream
     result = forward_to_provider(runtime, request, client_headers, record)

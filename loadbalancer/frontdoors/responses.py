@@ -78,13 +78,13 @@ def _messages_request(runtime: Runtime, body: dict, translated: TranslatedReques
                       default_max_tokens: int) -> MessagesRequest:
     """The validated Messages request, with its affinity key and a version without thinking."""
     limits = runtime.config.limits
-    request = parse_messages_request(orjson.dumps(translated.body), limits)
+    request = parse_messages_request(orjson.dumps(translated.body), limits, decoded=translated.body)
     without_thinking = None
     if "thinking" in translated.body:
         # reasoning.effort is a wish: a provider that cannot think still serves the request.
         reasoning = {**body["reasoning"], "effort": None}
         plain = _translate(body, default_max_tokens, reasoning=reasoning)
-        without_thinking = parse_messages_request(orjson.dumps(plain.body), limits)
+        without_thinking = parse_messages_request(orjson.dumps(plain.body), limits, decoded=plain.body)
     return dataclasses.replace(request, affinity_key=translated.affinity_key, without_thinking=without_thinking)
 
 

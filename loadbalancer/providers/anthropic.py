@@ -67,7 +67,7 @@ class AnthropicProvider(Provider):
 
     def _body(self, request: MessagesRequest) -> bytes:
         provider_model = self.config.model_for(request.model) or request.model
-        unsigned = has_unsigned_thinking(request.body)
+        unsigned = request.has_unsigned_thinking
         if provider_model == request.model and not unsigned:
             return request.raw  # nothing to change: the client's bytes as they came
         body = without_unsigned_thinking(request.body) if unsigned else request.body
@@ -107,14 +107,6 @@ def anthropic_headers(provider: ProviderConfig, client_headers: Mapping[str, str
         headers["x-api-key"] = provider.api_key
     headers.update(provider.headers)
     return headers
-
-
-def has_unsigned_thinking(body: dict) -> bool:
-    """Whether the history holds thinking without a signature (an OpenAI-compatible backend's reasoning)."""
-    return any(isinstance(block, dict) and block.get("type") == "thinking" and not block.get("signature")
-               for message in body.get("messages") or () if isinstance(message, dict)
-               and message.get("role") == "assistant" and isinstance(message.get("content"), list)
-               for block in message["content"])
 
 
 def without_unsigned_thinking(body: dict) -> dict:

@@ -59,12 +59,12 @@ def forward_to_provider(runtime: Runtime, request: MessagesRequest, client_heade
     routing = runtime.config.routing
     if not balancer.serving(request.model):
         raise NoProviderForModel(_no_provider_message(runtime, request.model))
-    needs = RequestNeeds.from_body(request.body, len(request.raw))
+    needs = RequestNeeds.from_request(request)
     if request.without_thinking is not None:
         needs = dataclasses.replace(needs, wants_thinking=False)
     affinity = None
     if routing.affinity:
-        affinity = request.affinity_key or affinity_key_for(request.body, client_headers)
+        affinity = request.affinity_key or affinity_key_for(request.affinity_fields, client_headers)
     deadline = time.monotonic() + routing.deadline
     tried: set[str] = set()
     cannot_count = {name for name, backend in runtime.providers.items() if count_tokens and not backend.counts_tokens}

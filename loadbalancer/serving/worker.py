@@ -28,6 +28,7 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from loadbalancer.errors import ClientTimeout
 from loadbalancer.serving.connection import ClientConnection, ClientTimeouts
+from loadbalancer.serving.request_body import LengthBody
 from loadbalancer.serving.raw_answers import answer_for, json_error_bytes, send_and_close
 
 FULL_CHECK_SECONDS = 0.25  # how long a client waits in the backlog of a full service before its 503
@@ -75,6 +76,7 @@ class LoadBalancerWorker(GeventWorker):
     def handle_request(self, listener_name: Any, req: Any, sock: ClientConnection, addr: Any) -> None:
         """One request: the body limits apply until the answer is sent."""
         sock.start_request(req)
+        LengthBody.replacing(req, sock)
         try:
             super().handle_request(listener_name, req, sock, addr)
             _discard_unread_body(req)

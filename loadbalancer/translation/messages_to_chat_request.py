@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from loadbalancer.translation.tool_names import DEFAULT_MAX_TOOL_NAME_LENGTH, ToolNameMap, build_tool_name_map
 
 TEXT_BLOCK_SEPARATOR = "\n\n"
@@ -210,7 +212,7 @@ def _translate_assistant_turn(blocks: list[dict], tool_names: ToolNameMap, reaso
             "type": "function",
             "function": {
                 "name": tool_names.backend_name(block.get("name") or ""),
-                "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False),
+                "arguments": _arguments_json(block.get("input")),
             },
         }
         for block in blocks
@@ -226,6 +228,14 @@ def _translate_assistant_turn(blocks: list[dict], tool_names: ToolNameMap, reaso
     if reasoning and (reasoning_content == "send" or (reasoning_content == "auto" and tool_calls)):
         turn["reasoning_content"] = reasoning
     return turn
+
+
+def _arguments_json(arguments: Any) -> str:
+    """A tool call's input as the JSON string OpenAI wants (orjson: a long history has dozens)."""
+    try:
+        return orjson.dumps(arguments or {}).decode()
+    except orjson.JSONEncodeError:  # integers beyond 64 bits, which json writes as they are
+        return json.dumps(arguments or {}, ensure_ascii=False)
 
 
 def _reasoning_text(blocks: list[dict]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from loadbalancer.providers.anthropic import has_unsigned_thinking, without_unsigned_thinking
+from loadbalancer.providers.anthropic import without_unsigned_thinking
 
 CODEX_REQUESTS = Path(__file__).resolve().parent.parent / "codex_requests"
 
@@ -22,8 +22,7 @@ ASSISTANT_BLOCKS = {"text", "tool_use", "thinking", "redacted_thinking"}
 def assert_valid_anthropic_body(body: dict) -> None:
     """The rules the Anthropic Messages API enforces that a translation can break (after the
     Anthropic provider removed unsigned thinking, which it does on the way)."""
-    if has_unsigned_thinking(body):
-        body = without_unsigned_thinking(body)
+    body = without_unsigned_thinking(body)  # a no-op for a body without unsigned thinking
     assert isinstance(body["model"], str) and body["max_tokens"] > 0
     messages = body["messages"]
     assert messages and all(turn["content"] for turn in messages)
