@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from loadbalancer.settings.validation import (
-    ConfigError, Location, MissingVariable, check_glob,
+    ConfigError, Location, MissingVariable, bare_variable_warnings, check_glob,
     check_http_url, check_keys, expect_bool, expect_choice, expect_int, expect_list,
     expect_number, expect_object, expect_str, is_glob, non_negative_number,
     optional_member, optional_positive_int, parse_header_map, parse_record, positive_int,
@@ -24,7 +24,7 @@ from loadbalancer.settings.validation import (
 __all__ = [
     "AuthConfig", "Capabilities", "ClientKey", "Config", "ConfigError", "HealthConfig",
     "LimitsConfig", "ModelRoute", "ProviderConfig", "RoutingConfig", "StateConfig", "Timeout",
-    "describe_changes", "load_config", "parse_config",
+    "describe_changes", "inspect_config", "load_config", "parse_config",
 ]
 
 from loadbalancer.providers.registry import PROVIDER_TYPES, provider_type
@@ -42,6 +42,17 @@ def load_config(path: str | os.PathLike, environ: Mapping[str, str] | None = Non
     source = os.fspath(path)
     data = read_json_file(source)
     return parse_config(data, source, environ)
+
+
+def inspect_config(path: str | os.PathLike,
+                   environ: Mapping[str, str] | None = None) -> tuple[Config, list[str]]:
+    """Like load_config, plus warnings about what is valid but surely not what was meant.
+
+    :raises ConfigError: as load_config.
+    """
+    source = os.fspath(path)
+    data = read_json_file(source)
+    return parse_config(data, source, environ), bare_variable_warnings(data, Location(source))
 
 
 def parse_config(data: object, source: str, environ: Mapping[str, str] | None = None) -> Config:
@@ -244,28 +255,40 @@ def _parse_provider_health(value: object, where: Location) -> tuple[str | None, 
 # --- other sections --------------------------------------------------------------------------
 
 def _parse_auth(value: object, where: Location) -> AuthConfig:
-    """Inbound client keys: plain strings or {"name", "key", "requests_per_minute"}."""
+    """Inbound keys: client keys (`api_keys`) and operations keys (`ops_keys`)."""
     obj = expect_object(value, where)
-    check_keys(obj, where, ("api_keys",))
-    items = optional_member(obj, where, "api_keys", [], expect_list)
+    check_keys(obj, where, ("api_keys", "ops_keys"))
+    api_keys = _parse_key_list(obj, where, "api_keys", "client", ("name", "key", "requests_per_minute"))
+    ops_keys = _parse_key_list(obj, where, "ops_keys", "ops", ("name", "key"))
+    for position, ops_key in enumerate(ops_keys):
+        if any(client.key == ops_key.key for client in api_keys):
+            raise where.key("ops_keys").index(position).error("this key is also a client key in api_keys")
+    return AuthConfig(api_keys=api_keys, ops_keys=ops_keys)
+
+
+def _parse_key_list(obj: Mapping[str, Any], where: Location, member: str, prefix: str,
+                    allowed: tuple[str, ...]) -> tuple[ClientKey, ...]:
+    """One list of inbound keys: plain strings or objects; names and keys unique."""
+    items = optional_member(obj, where, member, [], expect_list)
     keys: list[ClientKey] = []
     for position, item in enumerate(items):
-        location = where.key("api_keys").index(position)
-        client = _parse_client_key(item, location, f"client-{position + 1}")
+        location = where.key(member).index(position)
+        client = _parse_client_key(item, location, f"{prefix}-{position + 1}", allowed)
         if any(earlier.name == client.name for earlier in keys):
-            raise location.error(f"duplicate client key name {client.name!r}")
+            raise location.error(f"duplicate {prefix} key name {client.name!r}")
         if any(earlier.key == client.key for earlier in keys):
             raise location.error("the same key is listed twice")
         keys.append(client)
-    return AuthConfig(api_keys=tuple(keys))
+    return tuple(keys)
 
 
-def _parse_client_key(value: object, where: Location, default_name: str) -> ClientKey:
-    """One auth.api_keys item; its name defaults to client-N by position."""
+def _parse_client_key(value: object, where: Location, default_name: str,
+                      allowed: tuple[str, ...]) -> ClientKey:
+    """One key item; its name defaults to client-N (ops-N) by position."""
     if isinstance(value, str):
         key, key_location, name, limit = value, where, default_name, None
     elif isinstance(value, dict):
-        check_keys(value, where, ("name", "key", "requests_per_minute"), required=("key",))
+        check_keys(value, where, allowed, required=("key",))
         key_location = where.key("key")
         key = expect_str(value["key"], key_location)
         name = optional_member(value, where, "name", default_name,
@@ -275,7 +298,7 @@ def _parse_client_key(value: object, where: Location, default_name: str) -> Clie
     else:
         raise where.error("expected a key string or an object with \"key\"")
     if not key.strip():
-        raise key_location.error("a client key must not be empty")
+        raise key_location.error("a key must not be empty")
     return ClientKey(name=name, key=key.strip(), requests_per_minute=limit)
 
 

@@ -55,6 +55,8 @@ limit_request_line = 8190
 
 accesslog = None  # the app writes one richer line per request itself
 errorlog = "-"
+# gunicorn's own lines in the service's format: JSON with LOG_FORMAT=json, else logfmt; UTC times.
+logger_class = "loadbalancer.ops.gunicorn_logging.GunicornLogger"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "anthropic-loadbalancer"
 
@@ -63,16 +65,17 @@ def on_starting(server):
     """Validate providers.json and the client time limits once in the master (a bad value stops
     the start with one line) and raise the open-file limit."""
     from app import providers_file_path
-    from config import ConfigError, load_config
+    from config import ConfigError, inspect_config
     from loadbalancer.serving.connection import ClientTimeouts
 
     try:
-        config = load_config(providers_file_path(None))
+        config, warnings = inspect_config(providers_file_path(None))
         ClientTimeouts.from_environ(os.environ, keepalive)  # what the workers will read
     except (ConfigError, ValueError) as err:
-        sys.stderr.write(f"configuration error: {err}\n")
-        sys.stderr.flush()
+        server.log.error("configuration error: %s", err)  # one line, in the service's format
         os._exit(1)
+    for warning in warnings:  # e.g. "$VAR" without braces, taken literally
+        server.log.warning("configuration warning: %s", warning)
     # Said once here rather than once per worker; the workers inherit the marker.
     for provider in config.providers:
         if not provider.enabled:

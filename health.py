@@ -36,9 +36,11 @@ def probe_provider(client: ProviderClient, provider: Provider, timeout: float) -
             answer = client.post(probe.url, probe.body, probe.headers, stream=False, timeout=timeout)
         body = client.read_body(answer)
     except UpstreamHTTPError as err:
+        # Only a 2xx is usable: a models endpoint answering 404 or 500 proves nothing about the
+        # key, so auth stays unknown unless the provider refused it outright.
         latency = (time.monotonic() - started) * 1000
         auth_refused = err.status in (401, 403)
-        return ProbeResult(config.name, True, not auth_refused, round(latency, 1), (),
+        return ProbeResult(config.name, True, False if auth_refused else None, round(latency, 1), (),
                            f"HTTP {err.status}" + (" (key refused)" if auth_refused else ""), time.time())
     except UpstreamError as err:
         return ProbeResult(config.name, False, None, None, (), err.message, time.time())
@@ -78,12 +80,9 @@ def _probe_entry(result: ProbeResult) -> dict:
     return entry
 
 
-def health_report(runtime: Runtime, *, probe: bool = False,
-                  probes: dict[str, ProbeResult] | None = None) -> dict:
-    """The `/health` body: overall status and one entry per provider."""
+def health_report(runtime: Runtime, *, probes: dict[str, ProbeResult] | None = None) -> dict:
+    """The `/health` body: overall status ("down" when no provider is usable) and one entry per provider."""
     probes = dict(probes or {})
-    if probe:
-        probes.update({result.name: result for result in probe_all(runtime)})
     snapshots = {snapshot.name: snapshot for snapshot in runtime.balancer.snapshot()}
     providers = []
     for provider in runtime.config.providers:
@@ -122,3 +121,23 @@ def state_report(runtime: Runtime) -> dict:
     shared = runtime.store.status()
     return {"backend": shared.backend, "shared_with": shared.shared_with,
             "status": "degraded" if shared.degraded else "ok", "detail": shared.detail}
+
+
+def probe_table(runtime: Runtime, results: list[ProbeResult]) -> tuple[list[str], bool]:
+    """The `flask probe` table, and whether every enabled provider is usable (2xx, key accepted)."""
+    by_name = {result.name: result for result in results}
+    lines = [f"{'provider':20} {'reachable':9} {'auth':5} {'latency_ms':>10}  {'usable':6}  models / error"]
+    all_usable = bool(results)
+    for provider in runtime.config.providers:
+        result = by_name.get(provider.name)
+        if result is None:
+            lines.append(f"{provider.name:20} {'-':9} {'-':5} {'-':>10}  {'-':6}  "
+                         f"disabled: {provider.disabled_reason}")
+            continue
+        all_usable = all_usable and result.usable
+        detail = result.error or ", ".join(result.models[:5]) or "-"
+        auth = {True: "ok", False: "no", None: "-"}[result.auth_ok]
+        latency = "-" if result.latency_ms is None else f"{result.latency_ms:.0f}"
+        lines.append(f"{provider.name:20} {'yes' if result.reachable else 'no':9} {auth:5} {latency:>10}  "
+                     f"{'yes' if result.usable else 'no':6}  {detail}")
+    return lines, all_usable

@@ -21,7 +21,7 @@ from loadbalancer.frontdoors.chat_completions import forward_chat_completion, op
 from loadbalancer.frontdoors.responses import forward_response, responses_error_response_body
 from loadbalancer.ops import client_access, model_catalog, status_page
 from loadbalancer.ops.metrics import METRICS_CONTENT_TYPE
-from loadbalancer.request_record import RequestRecord, new_request_id, request_id_for
+from loadbalancer.request_record import USER_AGENT_LIMIT, RequestRecord, new_request_id, request_id_for
 from loadbalancer.routing.failover import ProxyResult, forward_to_provider
 
 log = logging.getLogger("loadbalancer")
@@ -33,7 +33,8 @@ ENDPOINTS = [
     "POST /v1/chat/completions (also POST /chat/completions): the OpenAI Chat Completions API",
     "POST /v1/responses (also POST /responses): the OpenAI Responses API, stateless (Codex CLI)",
     "GET /v1/models (and GET /v1/models/{id})",
-    "GET /health",
+    "GET /health (503 when no provider is usable; ?probe=1 probes live, with a key when keys are set)",
+    "GET /healthz (liveness), GET /readyz (readiness: a provider is usable)",
     "GET /metrics",
     "GET /status.json (and GET / from a browser: the status page)",
 ]
@@ -60,8 +61,9 @@ def runtime():
 def _record() -> RequestRecord:
     if "record" not in g:
         state = current_app.extensions["loadbalancer"]
-        g.record = RequestRecord(request_id=g.request_id, method=request.method,
-                                 path=request.path, json_format=state.json_logs,
+        g.record = RequestRecord(request_id=g.request_id, method=request.method, path=request.path,
+                                 client_addr=request.remote_addr,
+                                 user_agent=request.user_agent.string[:USER_AGENT_LIMIT] or None,
                                  on_finish=state.observe_request)
     return g.record
 
@@ -252,17 +254,42 @@ def _wants_openai_dialect() -> bool:
 
 @bp.get("/health")
 def health_view() -> Response:
-    """Provider states (and live probes with ?probe=1); never a secret."""
-    probe = request.args.get("probe") in ("1", "true", "yes")
+    """Provider states (and live probes with ?probe=1); 503 when none is usable; never a secret."""
     monitor = current_app.extensions["loadbalancer"].monitor
-    report = health.health_report(runtime(), probe=probe, probes=monitor.results())
+    if request.args.get("probe") in ("1", "true", "yes"):
+        _authorize_operations()  # probes cost the provider's credit (paid probes a completion)
+        probes = monitor.probe_now()
+    else:
+        probes = monitor.results()
+    report = health.health_report(runtime(), probes=probes)
     report["monitor"] = monitor.describe()
-    return json_response(200, report)
+    return json_response(503 if report["status"] == "down" else 200, report)
+
+
+@bp.get("/healthz")
+def liveness() -> Response:
+    """Liveness: the process answers (whatever the providers do)."""
+    return json_response(200, {"status": "alive"})
+
+
+@bp.get("/readyz")
+def readiness() -> Response:
+    """Readiness: at least one provider is usable; 503 otherwise."""
+    report = health.health_report(runtime(), probes=current_app.extensions["loadbalancer"].monitor.results())
+    usable = [entry["name"] for entry in report["providers"] if entry["state"] == "healthy"]
+    return json_response(200 if usable else 503,
+                         {"status": "ready" if usable else "not_ready", "usable_providers": usable})
+
+
+def _authorize_operations() -> None:
+    """Operations endpoints take a client or operations key whenever keys are configured."""
+    client_access.authorize_operations(runtime().config.auth, request.headers)
 
 
 @bp.get("/metrics")
 def metrics_view() -> Response:
     """Prometheus metrics, merged over every worker."""
+    _authorize_operations()
     state = current_app.extensions["loadbalancer"]
     state.metrics.set_provider_states(runtime().balancer.snapshot())
     state.metrics.set_shared_state(runtime().store.status())
@@ -271,19 +298,29 @@ def metrics_view() -> Response:
 
 @bp.get("/status.json")
 def status_json() -> Response:
-    """What the status page shows: provider states, probes, request and tool-call counts."""
+    """What the status page shows: provider states, probes, charts' data, recent requests."""
+    _authorize_operations()
+    return json_response(200, _status_view().as_json())
+
+
+def _status_view() -> status_page.StatusView:
+    # Scrubbed before drawing: in HTML a secret would be written in a form (&amp;...) that the
+    # answer's own scrub does not look for.
     state = current_app.extensions["loadbalancer"]
-    report = health.health_report(runtime(), probes=state.monitor.results())
-    return json_response(200, status_page.status_summary(report, state.monitor, state.metrics))
+    report = runtime().scrubber.json_value(health.health_report(runtime(), probes=state.monitor.results()))
+    return status_page.build_view(report, state.monitor, state.metrics, state.timeline,
+                                  status_filter=request.args.get("status"))
 
 
 @bp.get("/")
 def index() -> Response:
     """The status page for browsers; a short JSON description of the service for curl users."""
     if status_page.prefers_html(request.accept_mimetypes):
+        _authorize_operations()
         refresh = status_page.refresh_seconds(request.args.get("refresh"))
-        return Response(render_template("status.html", refresh=refresh), content_type="text/html",
-                        headers={"vary": "Accept"})
+        return Response(render_template("status.html", view=_status_view(), refresh=refresh),
+                        content_type="text/html; charset=utf-8",
+                        headers={"vary": "Accept", "cache-control": "no-store"})
     return json_response(200, {"service": "anthropic-loadbalancer", "endpoints": ENDPOINTS,
                                "providers": [p.name for p in runtime().config.providers],
                                "pid": os.getpid()}, {"vary": "Accept"})

@@ -2,7 +2,8 @@
 
 The route creates a `RequestRecord`, the forwarding loop fills in the attempts, and the
 record writes one line when the request ends (for a stream: when the stream ends). Only
-names, statuses and counts go into it: never a key, never a body.
+names, statuses and counts go into it: never a key, never a body. The line's fields travel
+on the log record (`ACCESS_FIELDS`); `ops/logging_setup` writes them as JSON or logfmt.
 """
 
 from __future__ import annotations
@@ -13,13 +14,21 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-import orjson
-
 from loadbalancer.toolcalls.rewrite import ToolCallStats
 
 log = logging.getLogger("loadbalancer.access")
-# Outcomes that say nothing against the provider: it answered, or the attempt never got a verdict.
-NOT_A_FAILURE_OUTCOMES = frozenset({"ok", "pending", "aborted"})
+ACCESS_FIELDS = "access_fields"  # the LogRecord attribute the formatters write as the line's fields
+
+
+@dataclass(frozen=True)
+class AnswerUsage:
+    """What a provider's answer reports besides its content: tokens, cache use, why it stopped."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    stop_reason: str | None = None
 
 
 MAX_CLIENT_REQUEST_ID_LENGTH = 128
@@ -41,24 +50,45 @@ def request_id_for(client_value: str | None) -> str:
     return new_request_id()
 
 
+OK = "ok"
+PENDING = "pending"
+ABORTED = "aborted"  # ended without a verdict on the provider (a local fault, a bad client body)
+NO_VERDICT_OUTCOMES = frozenset({PENDING, ABORTED})
+PASSED_THROUGH = "passed_through"  # the provider answered a client error, handed on as it is
+USER_AGENT_LIMIT = 200  # a client-chosen string: bounded before it reaches logs and the page
+
+
 @dataclass
 class Attempt:
     """One try at one provider."""
 
     provider: str
     started: float
-    outcome: str = "pending"
+    outcome: str = PENDING
     seconds: float = 0.0
 
     def finish(self, outcome: str) -> None:
-        """Record how the attempt ended."""
+        """Record how the attempt ended: "ok", a status or failure kind, or "404_passed_through"."""
         self.outcome = outcome
         self.seconds = time.monotonic() - self.started
 
+    def finish_passed_through(self, status: int) -> None:
+        """The provider answered; its client error goes to the client unchanged."""
+        self.finish(f"{status}_{PASSED_THROUGH}")
+
+    @property
+    def answered(self) -> bool:
+        """Whether the provider gave the answer the client got (a success or a passed-on 4xx)."""
+        return self.outcome == OK or self.outcome.endswith(PASSED_THROUGH)
+
     @property
     def failed(self) -> bool:
-        """Whether the provider failed this attempt (a failover, in logs and metrics)."""
-        return self.outcome not in NOT_A_FAILURE_OUTCOMES and not self.outcome.endswith("passed through")
+        """Whether the attempt failed (the request moved on, or gave up)."""
+        return self.outcome not in NO_VERDICT_OUTCOMES and not self.answered
+
+    def summary(self) -> dict:
+        """The attempt as the log and the status page show it."""
+        return {"provider": self.provider, "outcome": self.outcome, "ms": round(self.seconds * 1000)}
 
 
 @dataclass
@@ -69,19 +99,26 @@ class RequestRecord:
     method: str
     path: str
     client: str | None = None
+    client_addr: str | None = None
+    user_agent: str | None = None
     model: str | None = None
+    upstream_model: str | None = None
     stream: bool = False
     status: int = 0
     attempts: list[Attempt] = field(default_factory=list)
-    first_byte_seconds: float | None = None
+    first_token_seconds: float | None = None  # arrival to first content (a stream) or the answer
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    stop_reason: str | None = None
     tool_call_stats: ToolCallStats = field(default_factory=ToolCallStats)
     stream_error: str | None = None
     error: str | None = None
     dropped_tools: list[str] = field(default_factory=list)  # tools the front door could not offer
     started: float = field(default_factory=time.monotonic)
-    json_format: bool = False
+    started_at: float = field(default_factory=time.time)  # wall clock, for the status page
+    latency_seconds: float | None = None  # set when the request ends
     on_finish: Callable[["RequestRecord"], None] | None = None
     _done: bool = False
 
@@ -91,11 +128,17 @@ class RequestRecord:
         self.attempts.append(attempt)
         return attempt
 
+    def note_usage(self, usage: AnswerUsage) -> None:
+        """Take the tokens, cache use and stop reason the provider reported."""
+        self.input_tokens, self.output_tokens = usage.input_tokens, usage.output_tokens
+        self.cache_read_tokens, self.cache_write_tokens = usage.cache_read_tokens, usage.cache_write_tokens
+        self.stop_reason = usage.stop_reason or self.stop_reason
+
     @property
     def provider(self) -> str | None:
         """The provider that answered, if any."""
         for attempt in reversed(self.attempts):
-            if attempt.outcome == "ok" or attempt.outcome.endswith("passed through"):
+            if attempt.answered:
                 return attempt.provider
         return None
 
@@ -114,6 +157,7 @@ class RequestRecord:
         if self._done:
             return
         self._done = True
+        self.latency_seconds = self.elapsed_seconds
         try:
             if self.on_finish is not None:
                 self.on_finish(self)
@@ -121,48 +165,23 @@ class RequestRecord:
             # Metrics files that cannot be written (a full disk, no file descriptors left) are
             # the load balancer's own trouble: the request and its log line must not suffer.
             log.warning("request %s: could not record metrics: %s", self.request_id, err)
-        log.info("%s", self.format_line())
+        log.info("request", extra={ACCESS_FIELDS: self.fields()})
 
     def fields(self) -> dict:
-        """The record as a flat dict for structured logs."""
+        """The record as the fields of its log line (JSON, or logfmt in text logs)."""
         stats = self.tool_call_stats
+        first_token = self.first_token_seconds
         return {
             "request_id": self.request_id, "method": self.method, "path": self.path,
-            "client": self.client, "model": self.model, "stream": self.stream,
+            "client": self.client, "client_addr": self.client_addr, "user_agent": self.user_agent,
+            "model": self.model, "upstream_model": self.upstream_model, "stream": self.stream,
             "status": self.status, "provider": self.provider,
-            "attempts": [f"{a.provider}:{a.outcome}:{a.seconds * 1000:.0f}ms" for a in self.attempts],
-            "latency_ms": round(self.elapsed_seconds * 1000, 1),
-            "first_byte_ms": None if self.first_byte_seconds is None else round(self.first_byte_seconds * 1000, 1),
+            "tried": [attempt.summary() for attempt in self.attempts],
+            "latency_ms": round((self.latency_seconds or self.elapsed_seconds) * 1000, 1),
+            "first_token_ms": None if first_token is None else round(first_token * 1000, 1),
             "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens, "cache_write_tokens": self.cache_write_tokens,
+            "stop_reason": self.stop_reason,
             "text_tool_calls": {"parsed": stats.parsed, "repaired": stats.repaired, "rejected": stats.rejected},
             "stream_error": self.stream_error, "error": self.error, "dropped_tools": self.dropped_tools,
         }
-
-    def format_line(self) -> str:
-        """The log line: JSON when LOG_FORMAT=json, readable key=value text otherwise."""
-        values = self.fields()
-        if self.json_format:
-            return orjson.dumps(values).decode()
-        tools = values["text_tool_calls"]
-        parts = [
-            f"request_id={values['request_id']}", f"{self.method} {self.path}",
-            f"model={self.model or '-'}", f"stream={'yes' if self.stream else 'no'}",
-            f"status={self.status}", f"provider={self.provider or '-'}",
-            "tried=" + (",".join(values["attempts"]) or "-"),
-            f"latency_ms={values['latency_ms']}",
-        ]
-        if self.client:
-            parts.append(f"client={self.client}")
-        if values["first_byte_ms"] is not None:
-            parts.append(f"first_byte_ms={values['first_byte_ms']}")
-        if self.input_tokens or self.output_tokens:
-            parts.append(f"tokens={self.input_tokens}/{self.output_tokens}")
-        if any(tools.values()):
-            parts.append("text_tool_calls=parsed:{parsed},repaired:{repaired},rejected:{rejected}".format(**tools))
-        if self.dropped_tools:
-            parts.append("dropped_tools=" + ",".join(self.dropped_tools))
-        if self.stream_error:
-            parts.append(f"stream_error={self.stream_error!r}")
-        if self.error:
-            parts.append(f"error={self.error!r}")
-        return " ".join(parts)

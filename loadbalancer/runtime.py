@@ -95,8 +95,8 @@ class Runtime:
 
 
 def configured_secrets(config: Config, providers: dict[str, Provider]) -> Iterator[str]:
-    """Client keys, every provider's own secrets, and the header values of disabled providers."""
-    for client in config.auth.api_keys:
+    """Client and operations keys, every provider's own secrets, and the header values of disabled providers."""
+    for client in (*config.auth.api_keys, *config.auth.ops_keys):
         yield client.key
     for provider in providers.values():
         yield from provider.secret_values()
@@ -136,6 +136,8 @@ class RuntimeHolder:
         self._loader = loader
         self._open_store = open_store
         self._lock = threading.Lock()
+        # Told True or False after every reload attempt (the config_last_reload_* metrics).
+        self.reload_listeners: list[Callable[[bool], None]] = []
 
     @property
     def current(self) -> Runtime:
@@ -155,7 +157,9 @@ class RuntimeHolder:
             except ConfigError as err:
                 if log_rejection:
                     log.error("config reload rejected, keeping the running configuration: %s", err)
+                self._tell_listeners(False)
                 return ReloadOutcome.REJECTED
+            self._tell_listeners(True)
             changes = describe_changes(old.config, config)
             if not changes:
                 return ReloadOutcome.UNCHANGED
@@ -164,3 +168,7 @@ class RuntimeHolder:
             log.info("config reloaded from %s: %s", path, "; ".join(changes))
             old.retire(new)
             return ReloadOutcome.APPLIED
+
+    def _tell_listeners(self, success: bool) -> None:
+        for listener in self.reload_listeners:
+            listener(success)

@@ -258,8 +258,8 @@ def test_health_path_replaces_the_model_listing() -> None:
     ({}, "anything-at-all", "anything-at-all"),
     ({"claude-x": "backend-x"}, "claude-x", "backend-x"),
     ({"claude-x": "backend-x"}, "claude-y", None),
-    ({"claude-*": "*"}, "claude-sonnet-4-5", "claude-sonnet-4-5"),
-    ({"claude-*": ""}, "claude-sonnet-4-5", "claude-sonnet-4-5"),
+    ({"claude-*": "*"}, "claude-sonnet-5-5", "claude-sonnet-5-5"),
+    ({"claude-*": ""}, "claude-sonnet-5-5", "claude-sonnet-5-5"),
     ({"claude-*": "qwen/qwen3-coder"}, "claude-opus-4", "qwen/qwen3-coder"),
     ({"claude-*": "qwen/qwen3-coder"}, "gpt-4o", None),
     ({"claude-*": "qwen/qwen3-coder"}, "Claude-opus-4", None),
@@ -366,7 +366,8 @@ ERROR_CASES = [
     (["providers", 1, "timeout", "idle"], True, "expected a number, got boolean",
      "providers[1].timeout.idle"),
     (["providers", 1, "timeout", "totl"], 1,
-     "unknown key 'totl'; allowed keys: connect, first_byte, idle, read, total", "providers[1].timeout.totl"),
+     "unknown key 'totl'; did you mean 'total'? allowed keys: connect, first_byte, idle, read, total",
+     "providers[1].timeout.totl"),
     (["providers", 1, "timeout", "first_byte"], 0, "must be > 0, got 0", "providers[1].timeout.first_byte"),
     (["providers", 1, "timeout", "total"], "600", "expected a number, got string", "providers[1].timeout.total"),
     (["providers", 0, "headers"], {"x-api-key": "k"}, "cannot be configured",
@@ -423,7 +424,7 @@ ERROR_CASES = [
     (["auth", "api_keys"], ["a", "a"], "the same key is listed twice", "auth.api_keys[1]"),
     (["auth", "api_keys"], [{"name": "x", "key": "a"}, {"name": "x", "key": "b"}],
      "duplicate client key name 'x'", "auth.api_keys[1]"),
-    (["auth", "keys"], [], "unknown key 'keys'; allowed keys: api_keys", "auth.keys"),
+    (["auth", "keys"], [], "allowed keys: api_keys, ops_keys", "auth.keys"),
     # routing, limits, health
     (["routing", "strategy"], "random",
      "unknown strategy 'random'; allowed: priority, weighted, least_busy, latency",
@@ -445,7 +446,8 @@ ERROR_CASES = [
     (["health", "timeout"], float("nan"), "finite", "health.timeout"),
     # state
     (["state"], "redis://h", "expected an object, got string", "state"),
-    (["state", "redis"], "redis://h", "unknown key 'redis'; allowed keys: prefix, redis_url", "state.redis"),
+    (["state", "redis"], "redis://h", "unknown key 'redis'; did you mean 'redis_url'? allowed keys: prefix, redis_url",
+     "state.redis"),
     (["state", "redis_url"], "http://h:6379", "a Redis URL starts with redis://, rediss://, unix://",
      "state.redis_url"),
     (["state", "redis_url"], "redis://:pw@h:70000/0", "invalid port", "state.redis_url"),
@@ -488,7 +490,7 @@ def test_valid_globs_are_accepted() -> None:
 
 @pytest.mark.parametrize("text, problem", [
     ('{"providers": [}', "invalid JSON at line 1 column 16"),
-    ('{\n  "providers": [\n    {"name": "a",}\n  ]\n}', "invalid JSON at line 3 column 18"),
+    ('{\n  "providers": [\n    {"name": "a",}\n  ]\n}', "invalid JSON at line 3 column 17: trailing comma"),
     ("", "invalid JSON at line 1 column 1"),
     ('{"providers": [], "providers": []}', "duplicate key 'providers'"),
 ])
@@ -552,10 +554,10 @@ def test_shipped_file_with_both_keys() -> None:
     anthropic, openrouter = config.providers
     assert (anthropic.enabled, anthropic.api_key, anthropic.type) == (True, "sk-ant-test", "anthropic")
     assert build_provider(anthropic).messages_url() == "https://api.anthropic.com/v1/messages"
-    assert anthropic.model_for("claude-sonnet-4-5") == "claude-sonnet-4-5"
+    assert anthropic.model_for("claude-sonnet-5-5") == "claude-sonnet-5-5"
     assert (openrouter.enabled, openrouter.api_key, openrouter.type) == (True, "sk-or-test", "openai")
     assert build_provider(openrouter).messages_url() == "https://openrouter.ai/api/v1/chat/completions"
-    assert openrouter.model_for("claude-sonnet-4-5") == "qwen/qwen3-coder"
+    assert openrouter.model_for("claude-sonnet-5-5") == "qwen/qwen3-coder"
     assert anthropic.priority < openrouter.priority
     assert openrouter.tool_calls == "auto"
 

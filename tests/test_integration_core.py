@@ -386,8 +386,8 @@ def test_one_log_line_per_request_names_id_path_model_providers_and_status(main:
     response = main.post()
     request_id = response.headers["x-request-id"]
     line = next(line for line in main.lb.wait_for_log(request_id).splitlines() if request_id in line)
-    assert "POST /v1/messages" in line and "model=claude-test-1" in line and "status=200" in line
-    assert "primary:500" in line and "secondary:ok" in line
+    assert "method=POST path=/v1/messages" in line and "model=claude-test-1" in line and "status=200" in line
+    assert "tried=primary:500:" in line and "secondary:ok:" in line
 
 
 def test_health_probe_reports_every_backend_without_secrets(main: Rig) -> None:

@@ -38,7 +38,7 @@ def finished_record(outcomes: list[tuple[str, str]], status: int = 200, **fields
     (200, [("a", "ok")], None, "success"),
     (200, [("a", "ok")], "provider stalled", "stream_error"),
     (400, [], None, "client_error"),
-    (400, [("a", "400 passed through")], None, "provider_rejected"),
+    (400, [("a", "400_passed_through")], None, "provider_rejected"),
     (429, [], None, "rate_limited"),
     (529, [("a", "connect_error")], None, "failed"),
 ])
@@ -48,20 +48,23 @@ def test_request_outcome_names_how_the_request_ended(status: int, outcomes: list
     assert request_outcome(record) == expected
 
 
-def test_a_request_after_failover_counts_request_failover_latency_tokens_and_tool_calls() -> None:
+def test_a_request_after_failover_counts_request_failed_attempt_latency_tokens_and_tool_calls() -> None:
     metrics = Metrics()
-    record = finished_record([("a", "connect_error"), ("b", "ok")], client="alice",
-                             input_tokens=12, output_tokens=7, first_byte_seconds=0.3,
+    record = finished_record([("a", "connect_error"), ("b", "ok")], client="alice", stream=True,
+                             input_tokens=12, output_tokens=7, cache_read_tokens=100, cache_write_tokens=20,
+                             first_token_seconds=0.3,
                              tool_call_stats=ToolCallStats(parsed=2, repaired=1, rejected=1))
     metrics.observe_request(record, model_is_known=lambda model: True)
     assert sample(metrics, "loadbalancer_requests_total", provider="b", model="claude-test",
                   status="200", outcome="success", client="alice") == 1
-    assert sample(metrics, "loadbalancer_failovers_total", provider="a", reason="connect_error") == 1
-    assert sample(metrics, "loadbalancer_failovers_total", provider="b") is None
+    assert sample(metrics, "loadbalancer_attempt_failures_total", provider="a", reason="connect_error") == 1
+    assert sample(metrics, "loadbalancer_attempt_failures_total", provider="b") is None
     assert sample(metrics, "loadbalancer_attempts_total", provider="b", outcome="ok") == 1
     assert sample(metrics, "loadbalancer_tokens_total", provider="b", direction="input") == 12
     assert sample(metrics, "loadbalancer_tokens_total", provider="b", direction="output") == 7
-    assert sample(metrics, "loadbalancer_time_to_first_token_seconds_count", provider="b") == 1
+    assert sample(metrics, "loadbalancer_tokens_total", provider="b", direction="cache_read") == 100
+    assert sample(metrics, "loadbalancer_tokens_total", provider="b", direction="cache_write") == 20
+    assert sample(metrics, "loadbalancer_time_to_first_token_seconds_count", provider="b", stream="true") == 1
     assert sample(metrics, "loadbalancer_time_to_first_token_seconds_sum", provider="b") == pytest.approx(0.3)
     assert sample(metrics, "loadbalancer_request_duration_seconds_count", provider="b") == 1
     for result, count in (("parsed", 2), ("repaired", 1), ("rejected", 1)):
@@ -88,14 +91,14 @@ def test_provider_gauges_show_exactly_one_state_per_provider() -> None:
     assert sample(metrics, "loadbalancer_provider_state", provider="a", state="healthy") == 0
 
 
-def test_provider_totals_sum_requests_failovers_and_tool_calls_per_provider() -> None:
+def test_provider_totals_sum_requests_failed_attempts_and_tool_calls_per_provider() -> None:
     metrics = Metrics()
     for _ in range(2):
         record = finished_record([("a", "529"), ("b", "ok")], tool_call_stats=ToolCallStats(parsed=1))
         metrics.observe_request(record, model_is_known=lambda model: True)
     totals = metrics.provider_totals()
     assert totals["b"]["requests"] == 2 and totals["b"]["tool_calls_parsed"] == 2
-    assert totals["a"]["failovers"] == 2 and "requests" not in totals["a"]
+    assert totals["a"]["failed_attempts"] == 2 and "requests" not in totals["a"]
 
 
 @pytest.fixture
@@ -115,7 +118,7 @@ def test_metrics_endpoint_counts_a_proxied_request_and_shows_no_key(client: Any)
                             json={"model": "claude-test", "max_tokens": 5,
                                   "messages": [{"role": "user", "content": "hello"}]})
     assert reply.status_code == 200
-    scraped = client.get("/metrics")
+    scraped = client.get("/metrics", headers={"authorization": "Bearer sk-client-alice-secret"})
     assert scraped.status_code == 200 and scraped.content_type.startswith("text/plain")
     text = scraped.get_data(as_text=True)
     assert ('loadbalancer_requests_total{client="alice",model="claude-test",outcome="success",'

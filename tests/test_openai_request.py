@@ -128,7 +128,7 @@ def test_system_prompt(fields, messages, expected_system) -> None:
 
 def test_claude_code_style_body_forwards_only_known_fields() -> None:
     body = {
-        "model": "claude-sonnet-4-5", "max_tokens": 32000, "stream": True, "temperature": 1, "top_p": 0.9,
+        "model": "claude-sonnet-5-5", "max_tokens": 32000, "stream": True, "temperature": 1, "top_p": 0.9,
         "top_k": 5, "stop_sequences": ["END"], "metadata": {"user_id": '{"session": "abc"}'},
         "thinking": {"type": "adaptive"}, "output_config": {"effort": "high"},
         "context_management": {"edits": []}, "container": "c", "mcp_servers": [], "service_tier": "auto",

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 MESSAGE = {"model": "claude-test", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
 CLIENT_KEY = "sk-client-ops-0123456789abcdef"
 CLIENT = {"name": "ops-team", "key": CLIENT_KEY}
+OPS_HEADERS = {"authorization": f"Bearer {CLIENT_KEY}"}
 
 
 def post_message(service: LoadBalancerProcess, key: str = CLIENT_KEY, **headers: str) -> requests.Response:
@@ -40,12 +41,13 @@ def test_metrics_add_up_over_two_workers_and_no_key_leaks_anywhere(
     request_ids = {post_message(service).headers["x-request-id"] for _ in range(8)}
     assert len(request_ids) == 8
     for _ in range(4):  # whichever worker answers the scrape, it reports both workers' counts
-        scraped = requests.get(f"{service.url}/metrics", timeout=5).text
+        scraped = requests.get(f"{service.url}/metrics", headers=OPS_HEADERS, timeout=5).text
         assert metric_value(scraped, 'loadbalancer_requests_total{client="ops-team",model="claude-test",'
                                      'outcome="success",provider="up",status="200"}') == 8
-        assert metric_value(scraped, 'loadbalancer_failovers_total{provider="down"') >= 1
-        assert metric_value(scraped, 'loadbalancer_time_to_first_token_seconds_count{provider="up"}') == 8
-    status = requests.get(f"{service.url}/status.json", timeout=5).json()
+        assert metric_value(scraped, 'loadbalancer_attempt_failures_total{provider="down"') >= 1
+        assert metric_value(scraped, 'loadbalancer_time_to_first_token_seconds_count{provider="up",'
+                                     'stream="false"}') == 8
+    status = requests.get(f"{service.url}/status.json", headers=OPS_HEADERS, timeout=5).json()
     assert status["totals_scope"] == "all workers"
     assert {p["name"]: p["totals"]["requests"] for p in status["providers"]} == {"down": 0, "up": 8}
 
@@ -58,6 +60,27 @@ def test_metrics_add_up_over_two_workers_and_no_key_leaks_anywhere(
                + json.dumps(status))
     for secret in (CLIENT_KEY, "sk-test-up", "sk-test-down"):
         assert secret not in exposed
+
+
+def test_the_status_page_data_covers_every_worker(fake_backend: Callable[..., FakeBackend],
+                                                 lb: Callable[..., LoadBalancerProcess]) -> None:
+    backend = fake_backend()
+    service = lb(providers_config(anthropic_provider("up", backend.url), auth={"api_keys": [CLIENT]}), workers=2)
+    request_ids = {post_message(service).headers["x-request-id"] for _ in range(8)}
+    deadline = time.monotonic() + 10
+    views = []
+    while time.monotonic() < deadline:  # each worker publishes its share every 2 s
+        views = [requests.get(f"{service.url}/status.json", headers=OPS_HEADERS, timeout=5).json()
+                 for _ in range(4)]
+        if all({row["request_id"] for row in view["recent"]} == request_ids for view in views):
+            break
+        time.sleep(0.5)
+    for view in views:  # whichever worker answered, it showed all eight
+        assert {row["request_id"] for row in view["recent"]} == request_ids
+        assert sum(view["service_series"]["requests"]) == 8
+        [provider] = view["providers"]
+        assert sum(provider["series"]["requests"]) == 8 and sum(provider["series"]["errors"]) == 0
+        assert all(row["status"] == 200 and row["client"] == "ops-team" for row in view["recent"])
 
 
 def test_one_prober_for_all_workers_and_a_dead_provider_is_reported_unhealthy(

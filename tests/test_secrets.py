@@ -8,7 +8,8 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from loadbalancer.ops.logging_setup import JsonLineFormatter, SecretLogFilter
+from loadbalancer.ops.logging_setup import JsonLineFormatter, LogfmtFormatter, SecretLogFilter
+from loadbalancer.request_record import ACCESS_FIELDS
 from loadbalancer.secrets import MIN_SECRET_LENGTH, REDACTED, SecretScrubber
 
 PLAIN = "sk-ant-api03-PLAINsecret0123"
@@ -123,9 +124,11 @@ def test_the_log_filter_scrubs_messages_arguments_and_tracebacks() -> None:
     assert PLAIN not in line and REDACTED in line and "KeyError" in line
 
 
-def test_json_access_lines_stay_json_after_scrubbing() -> None:
+def test_access_lines_stay_structured_after_scrubbing() -> None:
     log_filter = SecretLogFilter(lambda: scrubber(SPECIAL))
-    record = _record("%s", orjson.dumps({"error": f"all failed: {SPECIAL}"}).decode(), name="loadbalancer.access")
+    record = _record("request", name="loadbalancer.access")
+    setattr(record, ACCESS_FIELDS, {"error": f"all failed: {SPECIAL}", "tried": [{"provider": SPECIAL}]})
     log_filter.filter(record)
     payload = json.loads(JsonLineFormatter().format(record))
-    assert payload["error"] == f"all failed: {REDACTED}"
+    assert payload["error"] == f"all failed: {REDACTED}" and payload["tried"] == [{"provider": REDACTED}]
+    assert SPECIAL not in LogfmtFormatter().format(record)

@@ -6,16 +6,20 @@ position nor a prefix leaks through timing. Only the client's name is ever logge
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from loadbalancer.settings.records import AuthConfig, ClientKey
 from loadbalancer.errors import AuthenticationFailed
 from loadbalancer.ops.rate_limit import RateLimiter
 
+OPERATIONS_REALM = "anthropic-loadbalancer operations"
+
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
-    """The key a client sent as `x-api-key` or `Authorization: Bearer`."""
+    """The key a client sent as `x-api-key`, `Authorization: Bearer` or a Basic password."""
     key = headers.get("x-api-key")
     if key:
         return key.strip()
@@ -23,7 +27,24 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
+    if scheme.lower() == "basic" and token.strip():
+        # Browsers can only send a key as a password: the status page asks for one that way.
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2].strip() or None
     return None
+
+
+def _matching_key(candidate: str, keys: Iterable[ClientKey]) -> ClientKey | None:
+    """The configured key equal to `candidate`, compared in constant time against every key."""
+    matched = None
+    encoded = candidate.encode()
+    for client in keys:
+        if hmac.compare_digest(encoded, client.key.encode()) and matched is None:
+            matched = client
+    return matched
 
 
 def identify_client(auth: AuthConfig, headers: Mapping[str, str]) -> ClientKey | None:
@@ -33,14 +54,32 @@ def identify_client(auth: AuthConfig, headers: Mapping[str, str]) -> ClientKey |
     key = presented_key(headers)
     if key is None:
         raise AuthenticationFailed("missing API key: send it as x-api-key or Authorization: Bearer")
-    matched = None
-    candidate = key.encode()
-    for client in auth.api_keys:
-        if hmac.compare_digest(candidate, client.key.encode()) and matched is None:
-            matched = client
+    matched = _matching_key(key, auth.api_keys)
     if matched is None:
         raise AuthenticationFailed("invalid API key")
     return matched
+
+
+def authorize_operations(auth: AuthConfig, headers: Mapping[str, str]) -> str | None:
+    """The name of the client or operations key allowed to read /metrics, /status.json, live probes.
+
+    None when no inbound keys are configured (the endpoints are open, like the API).
+
+    :raises AuthenticationFailed: keys are configured and none was presented or it is wrong.
+    """
+    if not auth.protects_operations:
+        return None
+    key = presented_key(headers)
+    if key is None:
+        raise AuthenticationFailed(
+            "missing API key: operations endpoints need a client key or an operations key "
+            "(auth.ops_keys) as x-api-key, Authorization: Bearer or a Basic password",
+            headers={"www-authenticate": f'Basic realm="{OPERATIONS_REALM}"'})
+    matched = _matching_key(key, (*auth.ops_keys, *auth.api_keys))
+    if matched is None:
+        raise AuthenticationFailed("invalid API key",
+                                   headers={"www-authenticate": f'Basic realm="{OPERATIONS_REALM}"'})
+    return matched.name
 
 
 def check_rate_limit(client: ClientKey | None, limiter: RateLimiter | None) -> None:

@@ -8,6 +8,10 @@ store. Every worker (the holder included) reads them when they change, feeds the
 balancer, and answers `/health` from them. When the holder dies its lease lapses and another
 worker takes over within PROBER_LEASE_SECONDS; a stopping holder gives the role up at once.
 Interval 0 disables the monitor.
+
+Live probes (`/health?probe=1`) go through the same role and results: whoever asks, in
+whichever worker or instance, the providers are probed at most once per interval (30 s with the
+monitor off), so the endpoint cannot be used to spend provider credit on paid probes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from loadbalancer.runtime import Runtime, RuntimeHolder
 log = logging.getLogger("loadbalancer.health")
 
 MAX_TICK_SECONDS = 1.0  # how soon a worker notices new results or a dead prober
+LIVE_PROBE_INTERVAL_WITHOUT_MONITOR = 30.0  # the default health.interval
+LIVE_PROBE_POLL_SECONDS = 0.05  # a live probe that found another one running waits for its results
+LIVE_PROBE_WAIT_SLACK = 1.0  # beyond health.timeout
 # The role outlives a few missed ticks and one whole probe round (bounded by health.timeout).
 PROBER_LEASE_TICKS = 3
 
@@ -46,8 +53,8 @@ class ProbeResult:
 
     @property
     def usable(self) -> bool:
-        """Reachable and the key accepted."""
-        return self.reachable and self.auth_ok is not False
+        """Reachable, answered 2xx, key accepted: anything else is not a provider to count on."""
+        return self.reachable and self.auth_ok is True and self.error is None
 
 
 def encode_results(results: list[ProbeResult]) -> bytes:
@@ -112,6 +119,44 @@ class HealthMonitor:
         return {"enabled": self.interval > 0, "interval_s": self.interval,
                 "this_worker_probes": self.is_prober, "last_checked_at": max(taken, default=None)}
 
+    @property
+    def live_probe_interval(self) -> float:
+        """The shortest time between two probes of the providers that `probe_now` allows."""
+        return self.interval if self.interval > 0 else LIVE_PROBE_INTERVAL_WITHOUT_MONITOR
+
+    def probe_now(self) -> dict[str, ProbeResult]:
+        """Results no older than one interval: probes now only when the last ones are older.
+
+        The probing is done under the prober role, so one worker of the fleet probes; a worker
+        that cannot take the role (another is probing) waits for that one's results.
+        """
+        runtime = self._holder.current
+        deadline = time.monotonic() + runtime.config.health.timeout + LIVE_PROBE_WAIT_SLACK
+        while self._live_probe_is_due(runtime) and time.monotonic() < deadline:
+            if runtime.store.claim_prober(self.owner, self._lease_seconds()):
+                try:
+                    if self._live_probe_is_due(runtime):  # another may have probed meanwhile
+                        self._last_probe = self._clock()
+                        runtime.store.publish_probe_results(encode_results(self._probe(runtime)))
+                finally:
+                    if not self._is_prober:
+                        runtime.store.release_prober(self.owner)  # borrowed for this probe only
+                break
+            time.sleep(LIVE_PROBE_POLL_SECONDS)  # gevent-friendly
+        self.load_results()
+        return self.results()
+
+    def _live_probe_is_due(self, runtime: Runtime) -> bool:
+        """Whether some enabled provider has no result younger than the live probe interval."""
+        known = decode_results(runtime.store.read_probe_results())
+        now = time.time()
+        return any(name not in known or now - known[name].checked_at >= self.live_probe_interval
+                   for name in runtime.clients)
+
+    def _lease_seconds(self) -> float:
+        # The role outlives a few missed ticks and one whole probe round (bounded by health.timeout).
+        return PROBER_LEASE_TICKS * MAX_TICK_SECONDS + self._holder.current.config.health.timeout
+
     def start(self) -> None:
         """Run `tick` in a daemon thread until `stop`."""
         self._thread = threading.Thread(target=self._run, name="health-monitor", daemon=True)
@@ -130,8 +175,7 @@ class HealthMonitor:
             self._give_up_role()
             return
         store = self._holder.current.store
-        lease = PROBER_LEASE_TICKS * MAX_TICK_SECONDS + self._holder.current.config.health.timeout
-        was_prober, self._is_prober = self._is_prober, store.claim_prober(self.owner, lease)
+        was_prober, self._is_prober = self._is_prober, store.claim_prober(self.owner, self._lease_seconds())
         if self._is_prober and not was_prober:
             log.info("health monitor: this worker (pid %d) probes the providers", os.getpid())
         if self._is_prober and self._probe_is_due():

@@ -27,6 +27,7 @@ OTHER_MODEL = "other"  # models no provider serves: client-chosen strings must n
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 FIRST_TOKEN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
 PROVIDER_STATES = ("healthy", "unhealthy", "cooling_down", "disabled")
+CIRCUIT_STATES = ("closed", "open", "half_open")
 TOOL_CALL_RESULTS = ("parsed", "repaired", "rejected")
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -57,33 +58,65 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        registry = self.registry
+        self._define_traffic(self.registry)
+        self._define_provider_gauges(self.registry)
+        self._define_service_gauges(self.registry)
+
+    def _define_traffic(self, registry: CollectorRegistry) -> None:
         self.requests = Counter("loadbalancer_requests", "Finished client requests.",
                                 ["provider", "model", "status", "outcome", "client"], registry=registry)
         self.attempts = Counter("loadbalancer_attempts", "Tries at a provider, by how they ended.",
                                 ["provider", "outcome"], registry=registry)
-        self.failovers = Counter("loadbalancer_failovers", "Failed attempts at a provider (the request moves on to the next, if any).",
-                                 ["provider", "reason"], registry=registry)
+        self.attempt_failures = Counter(
+            "loadbalancer_attempt_failures",
+            "Failed tries at a provider, by reason (the request moved on to the next one, or gave up).",
+            ["provider", "reason"], registry=registry)
         self.latency = Histogram("loadbalancer_request_duration_seconds",
                                  "Whole-request latency (to the last byte of a stream).",
                                  ["provider"], buckets=LATENCY_BUCKETS, registry=registry)
-        self.first_token = Histogram("loadbalancer_time_to_first_token_seconds",
-                                     "Time from request start to the provider's first byte.",
-                                     ["provider"], buckets=FIRST_TOKEN_BUCKETS, registry=registry)
-        self.tokens = Counter("loadbalancer_tokens", "Tokens reported by providers.",
+        self.first_token = Histogram(
+            "loadbalancer_time_to_first_token_seconds",
+            "From the request's arrival to the first content the client got: a stream's first "
+            "content event, or the whole answer of a non-stream request.",
+            ["provider", "stream"], buckets=FIRST_TOKEN_BUCKETS, registry=registry)
+        self.tokens = Counter("loadbalancer_tokens", "Tokens reported by providers (cache reads and "
+                              "writes apart from the other input tokens, as Anthropic counts them).",
                               ["provider", "model", "direction"], registry=registry)
         self.tool_calls = Counter("loadbalancer_text_tool_calls", "Text tool calls seen in answers.",
                                   ["provider", "result"], registry=registry)
+
+    def _define_provider_gauges(self, registry: CollectorRegistry) -> None:
+        latest = {"registry": registry, "multiprocess_mode": "livemostrecent"}
         self.provider_up = Gauge("loadbalancer_provider_up", "1 when the provider takes traffic.",
-                                 ["provider"], registry=registry, multiprocess_mode="livemostrecent")
+                                 ["provider"], **latest)
         self.shared_state_up = Gauge("loadbalancer_shared_state_up",
                                      "1 when the shared provider state (state directory or Redis) is "
                                      "reachable, 0 while this instance serves on local state.",
-                                     ["backend"], registry=registry, multiprocess_mode="livemostrecent")
+                                     ["backend"], **latest)
         self.provider_state = Gauge("loadbalancer_provider_state",
                                     "1 for the provider's current state, 0 for the others.",
-                                    ["provider", "state"], registry=registry,
-                                    multiprocess_mode="livemostrecent")
+                                    ["provider", "state"], **latest)
+        self.provider_circuit = Gauge("loadbalancer_provider_circuit_state",
+                                      "1 for the provider's circuit breaker state, 0 for the others.",
+                                      ["provider", "state"], **latest)
+        self.provider_cooldown = Gauge("loadbalancer_provider_cooldown_remaining_seconds",
+                                       "Seconds until the provider takes traffic again (0: it does).",
+                                       ["provider"], registry=registry, multiprocess_mode="livemax")
+        self.provider_in_flight = Gauge("loadbalancer_provider_in_flight",
+                                        "Requests waiting for the provider's answer (up to its first "
+                                        "content), summed over every worker.",
+                                        ["provider"], registry=registry, multiprocess_mode="livesum")
+
+    def _define_service_gauges(self, registry: CollectorRegistry) -> None:
+        self.reload_success = Gauge("loadbalancer_config_last_reload_success",
+                                    "1 when the last load of providers.json succeeded, 0 when the "
+                                    "file was rejected (the running configuration is older).",
+                                    registry=registry, multiprocess_mode="livemin")
+        self.reload_timestamp = Gauge("loadbalancer_config_last_reload_timestamp_seconds",
+                                      "When the running configuration was loaded (Unix time).",
+                                      registry=registry, multiprocess_mode="livemax")
+        self.build_info = Gauge("loadbalancer_build_info", "Always 1: the labels name the running build.",
+                                ["revision", "python"], registry=registry, multiprocess_mode="livemax")
 
     def observe_request(self, record: RequestRecord, model_is_known: Callable[[str], bool]) -> None:
         """Count one finished request (called through `LoadBalancerState.request_observers`)."""
@@ -95,15 +128,17 @@ class Metrics:
         for attempt in record.attempts:
             self.attempts.labels(attempt.provider, attempt.outcome).inc()
             if attempt.failed:
-                self.failovers.labels(attempt.provider, attempt.outcome).inc()
+                self.attempt_failures.labels(attempt.provider, attempt.outcome).inc()
         if record.attempts:
-            self.latency.labels(provider).observe(record.elapsed_seconds)
-        if record.first_byte_seconds is not None:
-            self.first_token.labels(provider).observe(record.first_byte_seconds)
-        if record.input_tokens:
-            self.tokens.labels(provider, model, "input").inc(record.input_tokens)
-        if record.output_tokens:
-            self.tokens.labels(provider, model, "output").inc(record.output_tokens)
+            self.latency.labels(provider).observe(record.latency_seconds or record.elapsed_seconds)
+        if record.first_token_seconds is not None:
+            self.first_token.labels(provider, "true" if record.stream else "false").observe(
+                record.first_token_seconds)
+        for direction, count in (("input", record.input_tokens), ("output", record.output_tokens),
+                                 ("cache_read", record.cache_read_tokens),
+                                 ("cache_write", record.cache_write_tokens)):
+            if count:
+                self.tokens.labels(provider, model, direction).inc(count)
         stats = record.tool_call_stats
         for result in TOOL_CALL_RESULTS:
             count = getattr(stats, result)
@@ -111,11 +146,25 @@ class Metrics:
                 self.tool_calls.labels(provider, result).inc(count)
 
     def set_provider_states(self, snapshots: list[ProviderSnapshot]) -> None:
-        """Publish each provider's state as gauges."""
+        """Publish this worker's view of each provider as gauges."""
         for snapshot in snapshots:
             self.provider_up.labels(snapshot.name).set(1 if snapshot.state == "healthy" else 0)
             for state in PROVIDER_STATES:
                 self.provider_state.labels(snapshot.name, state).set(1 if snapshot.state == state else 0)
+            for state in CIRCUIT_STATES:
+                self.provider_circuit.labels(snapshot.name, state).set(1 if snapshot.circuit == state else 0)
+            self.provider_cooldown.labels(snapshot.name).set(round(snapshot.cooldown_remaining, 3))
+            self.provider_in_flight.labels(snapshot.name).set(snapshot.in_flight)
+
+    def config_loaded(self, success: bool, when: float) -> None:
+        """Note a load of providers.json: at start, and on every reload attempt."""
+        self.reload_success.set(1 if success else 0)
+        if success:
+            self.reload_timestamp.set(when)
+
+    def set_build(self, revision: str, python: str) -> None:
+        """Name the running build in `loadbalancer_build_info`."""
+        self.build_info.labels(revision, python).set(1)
 
     def set_shared_state(self, status: StoreStatus) -> None:
         """Publish whether the shared state backend is reachable."""
@@ -135,7 +184,7 @@ class Metrics:
         return generate_latest(self.collecting_registry())
 
     def provider_totals(self) -> dict[str, dict[str, float]]:
-        """Per provider: requests, failovers and text tool calls, summed over every worker."""
+        """Per provider since start: requests answered, failed attempts, text tool calls; all workers."""
         totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for family in self.collecting_registry().collect():
             for sample in family.samples:
@@ -144,8 +193,8 @@ class Metrics:
                     continue
                 if sample.name == "loadbalancer_requests_total":
                     totals[provider]["requests"] += sample.value
-                elif sample.name == "loadbalancer_failovers_total":
-                    totals[provider]["failovers"] += sample.value
+                elif sample.name == "loadbalancer_attempt_failures_total":
+                    totals[provider]["failed_attempts"] += sample.value
                 elif sample.name == "loadbalancer_text_tool_calls_total":
                     totals[provider]["tool_calls_" + sample.labels["result"]] += sample.value
         return {provider: dict(values) for provider, values in totals.items()}

@@ -14,8 +14,9 @@ import orjson
 from loadbalancer.client_request import MessagesRequest
 from loadbalancer.errors import UpstreamBadResponse, UpstreamHTTPError, error_body, error_type_for
 from loadbalancer.providers.base import (MessageAnswer, Provider, UpstreamRequest, decode_answer_object,
-                                         int_or_zero, paid_probe_body)
+                                         paid_probe_body)
 from loadbalancer.providers.stream_pipeline import AnthropicStreamPipeline
+from loadbalancer.providers.usage import anthropic_answer_usage
 from loadbalancer.settings.records import ProviderConfig
 from loadbalancer.toolcalls.rewrite import ToolCallStats, ToolCallStreamRewriter, rewrite_message
 
@@ -149,9 +150,7 @@ def finish_anthropic_message(provider: ProviderConfig, request: MessagesRequest,
         rewritten, stats = rewrite_message(data, request.tools, provider.tool_calls, thinking=request.wants_thinking)
         changed = changed or rewritten is not data
         data = rewritten
-    usage = data.get("usage") or {}
-    return MessageAnswer(orjson.dumps(data) if changed else body, stats,
-                         (int_or_zero(usage.get("input_tokens")), int_or_zero(usage.get("output_tokens"))))
+    return MessageAnswer(orjson.dumps(data) if changed else body, stats, anthropic_answer_usage(data))
 
 
 def anthropic_error_answer(provider: str, err: UpstreamHTTPError) -> tuple[int, bytes]:

@@ -20,6 +20,7 @@ import orjson
 
 from loadbalancer.client_request import MessagesRequest
 from loadbalancer.errors import UpstreamBadResponse, UpstreamHTTPError, error_body, error_type_for
+from loadbalancer.request_record import AnswerUsage
 from loadbalancer.sse import FrameTooLarge
 from loadbalancer.settings.records import ProviderConfig
 from loadbalancer.settings.validation import Location
@@ -55,7 +56,7 @@ class MessageAnswer:
 
     body: bytes
     tool_call_stats: ToolCallStats
-    usage: tuple[int, int]
+    usage: AnswerUsage  # tokens, cache use and stop reason, for the log line and metrics
 
 
 class FailureKind(Enum):

@@ -15,9 +15,10 @@ from loadbalancer.client_request import MessagesRequest
 from loadbalancer.errors import UpstreamBadResponse, UpstreamHTTPError
 from loadbalancer.providers.anthropic import finish_anthropic_message, tool_call_rewriter
 from loadbalancer.providers.base import (MessageAnswer, Provider, UpstreamRequest, decode_answer_object,
-                                         int_or_zero, paid_probe_body)
+                                         paid_probe_body)
 from loadbalancer.providers.stream_pipeline import (OpenAIPassthroughPipeline, OpenAIStreamPipeline,
                                                     StreamPipeline)
+from loadbalancer.providers.usage import openai_answer_usage
 from loadbalancer.toolcalls.openai_rewrite import ChatChunkRewriter, rewrite_chat_completion
 from loadbalancer.toolcalls.rewrite import ToolCallStats
 from loadbalancer.translation.chat_to_messages_answer import (openai_error_to_anthropic,
@@ -80,9 +81,7 @@ class OpenAIProvider(Provider):
                 rewritten, stats = rewrite_chat_completion(data, request.tools, self.config.tool_calls,
                                                            thinking=_asks_for_reasoning(request))
                 body = body if rewritten is data else orjson.dumps(rewritten)
-            usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-            return MessageAnswer(body, stats, (int_or_zero(usage.get("prompt_tokens")),
-                                               int_or_zero(usage.get("completion_tokens"))))
+            return MessageAnswer(body, stats, openai_answer_usage(data))
         message = openai_to_anthropic_message(data, request.model, upstream.tool_names or ToolNameMap({}),
                                               thinking_requested=self._shows_reasoning(request))
         return finish_anthropic_message(self.config, request, message, body, changed=True)

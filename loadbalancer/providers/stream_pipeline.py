@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import orjson
 
 from loadbalancer.errors import UpstreamBadResponse, UpstreamStreamBroken
+from loadbalancer.providers.usage import StreamUsage
 from loadbalancer.translation.chat_to_messages_stream import OpenAIStreamTranslator
 from loadbalancer.sse import SSEDecoder, SSEFrame, encode_event
 from loadbalancer.translation.tool_names import ToolNameMap
@@ -20,6 +21,7 @@ from loadbalancer.toolcalls.openai_rewrite import ChatChunkRewriter
 from loadbalancer.toolcalls.rewrite import ToolCallStats, ToolCallStreamRewriter
 
 _CONTENT_EVENTS = frozenset({"content_block_start", "content_block_delta"})
+_USAGE_EVENTS = frozenset({"message_start", "message_delta"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +41,6 @@ class UpstreamErrorEvent(UpstreamStreamBroken):
         self.error = error
         self.frame = frame
         self.retryable = error.get("type") != "invalid_request_error"
-
-
-@dataclass
-class StreamUsage:
-    """Tokens reported by the provider's stream."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
 
 
 @dataclass
@@ -118,6 +112,8 @@ class StreamPipeline:
             for item in produced:
                 item_type = item["type"]
                 self._tracker.observe(item_type, item.get("index"))
+                if item_type in _USAGE_EVENTS:  # what the client got: after rewriting, translation
+                    self.usage.observe_anthropic_event(item_type, item)
                 out.append(OutFrame(encode_event(item), item_type in _CONTENT_EVENTS))
 
     def _handle(self, frame: SSEFrame, out: list[OutFrame]) -> None:
@@ -149,7 +145,7 @@ class AnthropicStreamPipeline(StreamPipeline):
         event_type = event.get("type", event_type)
         if event_type == "error":
             raise UpstreamErrorEvent(self.provider, event.get("error") or {}, frame.raw)
-        self._record_usage(event_type, event)
+        self.usage.observe_anthropic_event(event_type, event)
         if event_type == "message_stop":
             self._saw_stop = True
         if self.rewriter is None:
@@ -158,14 +154,6 @@ class AnthropicStreamPipeline(StreamPipeline):
             return
         self._emit([event], out)
 
-    def _record_usage(self, event_type: str, event: dict) -> None:
-        if event_type == "message_start":
-            usage = (event.get("message") or {}).get("usage") or {}
-            self.usage.input_tokens = _int(usage.get("input_tokens"))
-        elif event_type == "message_delta":
-            usage = event.get("usage") or {}
-            self.usage.output_tokens = _int(usage.get("output_tokens")) or self.usage.output_tokens
-            self.usage.input_tokens = _int(usage.get("input_tokens")) or self.usage.input_tokens
 
 
 # Frames that must be decoded even on the raw path: usage, block tracking, errors, the end.
@@ -201,10 +189,7 @@ class _OpenAIChunks(StreamPipeline):
         if any(isinstance(choice, dict) and choice.get("finish_reason")
                for choice in chunk.get("choices") or ()):
             self._saw_finish_reason = True
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
-            self.usage.input_tokens = _int(usage.get("prompt_tokens")) or self.usage.input_tokens
-            self.usage.output_tokens = _int(usage.get("completion_tokens")) or self.usage.output_tokens
+        self.usage.observe_openai_chunk(chunk)
         return chunk
 
 
@@ -331,6 +316,3 @@ def _normalised(frame: SSEFrame) -> bytes:
         return raw
     return b"event: " + frame.event.encode() + b"\ndata: " + frame.data + b"\n\n"
 
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -129,6 +129,7 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
     if request.without_thinking is not None and not provider.capabilities.thinking:
         request = request.without_thinking
     attempt = record.start_attempt(provider.name)
+    record.upstream_model = provider.model_for(request.model) or request.model
     balancer.begin(provider.name)
     settled = False
     try:
@@ -141,7 +142,7 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
                 balancer.released(provider.name)
                 settled = True
                 status, body = _answer_for_client(backend, err)
-                attempt.finish(f"{status} passed through")
+                attempt.finish_passed_through(status)
                 return ProxyResult(status, {"content-type": JSON_CONTENT_TYPE}, body, provider.name)
             _record_failure(balancer, attempt, provider, err, kind)
             settled = True
@@ -158,7 +159,7 @@ def _attempt(runtime: Runtime, provider: ProviderConfig, request: MessagesReques
             balancer.released(provider.name)
             attempt.finish(NO_VERDICT_OUTCOME)
     attempt.finish("ok")
-    record.first_byte_seconds = first_byte
+    record.first_token_seconds = record.elapsed_seconds  # a stream's first content, or the answer
     if backend.answers_in_client_dialect(request):
         result.dialect = "openai"
     return result
@@ -210,7 +211,7 @@ def _record_failure(balancer, attempt, provider: ProviderConfig, err: UpstreamEr
 
 def _message_result(provider: ProviderConfig, message: MessageAnswer, record: RequestRecord) -> ProxyResult:
     record.tool_call_stats.add(message.tool_call_stats)
-    record.input_tokens, record.output_tokens = message.usage
+    record.note_usage(message.usage)
     return ProxyResult(200, {"content-type": JSON_CONTENT_TYPE}, message.body, provider.name)
 
 
@@ -305,8 +306,7 @@ def _forward_frames(chunks: Iterator[bytes | None], pipeline) -> Iterator[bytes]
 
 def _record_stream_totals(record: RequestRecord, pipeline) -> None:
     record.tool_call_stats.add(pipeline.tool_call_stats)
-    record.input_tokens = pipeline.usage.input_tokens
-    record.output_tokens = pipeline.usage.output_tokens
+    record.note_usage(pipeline.usage.as_answer_usage())
 
 
 def _no_provider_message(runtime: Runtime, model: str) -> str:

@@ -135,6 +135,12 @@ class AuthConfig:
     """Inbound authentication; no keys means no inbound auth."""
 
     api_keys: tuple[ClientKey, ...] = ()
+    ops_keys: tuple[ClientKey, ...] = ()  # may read /metrics, /status.json and run live probes only
+
+    @property
+    def protects_operations(self) -> bool:
+        """Whether /metrics, /status.json, the status page and live probes need a key."""
+        return bool(self.api_keys or self.ops_keys)
 
 
 @dataclass(frozen=True)

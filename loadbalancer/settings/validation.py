@@ -7,6 +7,7 @@ schema itself lives in `config.py`.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import functools
 import json
@@ -18,6 +19,8 @@ from urllib.parse import urlsplit
 ROOT_PATH = "$"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_BARE_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")  # $VAR: taken literally, never substituted
+SUGGESTION_CUTOFF = 0.6  # difflib similarity above which an unknown key is taken for a typo
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 GLOB_CHARACTERS = frozenset("*?[")
 # Stands in for an unset variable so the rest of a disabled provider can still be checked.
@@ -146,10 +149,32 @@ def check_keys(obj: Mapping[str, Any], where: Location, allowed: Collection[str]
     for name in obj:
         if name not in allowed:
             listing = ", ".join(sorted(allowed))
-            raise where.key(name).error(f"unknown key {name!r}; allowed keys: {listing}")
+            raise where.key(name).error(f"unknown key {name!r};{_suggestion(name, allowed)} "
+                                        f"allowed keys: {listing}")
     for name in required:
         if name not in obj:
             raise where.key(name).error("required key is missing")
+
+
+def _suggestion(name: str, allowed: Collection[str]) -> str:
+    """" did you mean 'models'?" for the allowed key nearest to a typo, or ""."""
+    nearest = difflib.get_close_matches(name, list(allowed), n=1, cutoff=SUGGESTION_CUTOFF)
+    return f" did you mean {nearest[0]!r}?" if nearest else ""
+
+
+def bare_variable_warnings(value: Any, where: Location) -> list[str]:
+    """A warning for every string that writes `$VAR` where `${VAR}` was surely meant."""
+    if isinstance(value, str):
+        return [f"{where.file}: {where.path}: {match.group(0)!r} is taken literally; write "
+                f"\"${{{match.group(1)}}}\" to use the environment variable"
+                for match in _BARE_VARIABLE.finditer(value)]
+    if isinstance(value, list):
+        items = [(where.index(position), item) for position, item in enumerate(value)]
+    elif isinstance(value, dict):
+        items = [(where.member(name), item) for name, item in value.items()]
+    else:
+        return []
+    return [warning for location, item in items for warning in bare_variable_warnings(item, location)]
 
 
 def referenced_variables(text: str) -> list[str]:
@@ -348,7 +373,31 @@ def read_json_file(path: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as err:
-        raise where.error(
-            f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from err
+        line, column, problem = describe_json_error(text, err.pos, err.msg)
+        raise where.error(f"invalid JSON at line {line} column {column}: {problem}") from err
     except DuplicateKeyError as err:
         raise where.error(str(err)) from err
+
+
+def describe_json_error(text: str, position: int, message: str) -> tuple[int, int, str]:
+    """Line, column and problem of a JSON syntax error, placed at the real mistake.
+
+    The decoder notices a trailing comma or a missing one only at the next token, often on
+    the next line; the mistake itself is at (or just after) the token before.
+    """
+    before = text[:position].rstrip()
+    previous = before[-1:] if before else ""
+    found = text[position:position + 1]
+    if previous == "," and found in ("}", "]"):
+        return (*_line_and_column(text, len(before) - 1), f"trailing comma before {found!r}")
+    if message.startswith("Expecting ',' delimiter") and "\n" in text[len(before):position]:
+        return (*_line_and_column(text, len(before)), "missing ',' after this value")
+    if text.startswith(("//", "/*", "#"), position):
+        return (*_line_and_column(text, position), f"{message} (JSON has no comments)")
+    return (*_line_and_column(text, position), message)
+
+
+def _line_and_column(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of a character offset, as json.JSONDecodeError counts them."""
+    line = text.count("\n", 0, position) + 1
+    return line, position - (text.rfind("\n", 0, position) + 1) + 1

@@ -1,4 +1,4 @@
-"""The hard cases of TOOLCALL_FORMATS.md, written out by hand."""
+"""The hard cases of docs/TOOLCALL_FORMATS.md, written out by hand."""
 from __future__ import annotations
 
 import json
