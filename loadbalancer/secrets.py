@@ -74,10 +74,7 @@ class SecretScrubber:
 
     def text(self, value: str) -> str:
         """`value` with every secret replaced; the same object when it holds none."""
-        patterns = self._current()
-        if patterns.text_pattern is None or not any(form in value for form in patterns.text_forms):
-            return value
-        return patterns.text_pattern.sub(REDACTED, value)
+        return _scrub_text(value, self._current())
 
     def raw_bytes(self, data: bytes) -> bytes:
         """Bytes scrubbed as text (for bodies that are neither JSON nor SSE)."""
@@ -92,19 +89,17 @@ class SecretScrubber:
         if not self._holds_secret(patterns, data):
             return data
         try:
-            return orjson.dumps(self.json_value(orjson.loads(data)))
+            return orjson.dumps(_scrub_value(orjson.loads(data), patterns))
         except (orjson.JSONDecodeError, orjson.JSONEncodeError, RecursionError):
             return patterns.bytes_pattern.sub(REDACTED.encode(), data)
 
     def json_value(self, value: object) -> object:
-        """A decoded JSON value with every string (keys included) scrubbed."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, list):
-            return [self.json_value(item) for item in value]
-        if isinstance(value, dict):
-            return {self.text(key): self.json_value(item) for key, item in value.items()}
-        return value
+        """A decoded JSON value with every string (keys included) scrubbed.
+
+        The secrets are read once for the whole value: a log record's three dozen fields
+        asked the providers for their secrets three dozen times, a tenth of a request.
+        """
+        return _scrub_value(value, self._current())
 
     def sse_bytes(self, data: bytes) -> bytes:
         """SSE frames with every `data:` payload scrubbed as JSON and every other line as text."""
@@ -147,3 +142,21 @@ class SecretScrubber:
     @staticmethod
     def _holds_secret(patterns: _Patterns, data: bytes) -> bool:
         return patterns.bytes_pattern is not None and any(form in data for form in patterns.byte_forms)
+
+
+def _scrub_text(value: str, patterns: _Patterns) -> str:
+    """`value` with every secret of `patterns` replaced; the same object when it holds none."""
+    if patterns.text_pattern is None or not any(form in value for form in patterns.text_forms):
+        return value
+    return patterns.text_pattern.sub(REDACTED, value)
+
+
+def _scrub_value(value: object, patterns: _Patterns) -> object:
+    """A decoded JSON value with every string (keys included) scrubbed."""
+    if isinstance(value, str):
+        return _scrub_text(value, patterns)
+    if isinstance(value, list):
+        return [_scrub_value(item, patterns) for item in value]
+    if isinstance(value, dict):
+        return {_scrub_text(key, patterns): _scrub_value(item, patterns) for key, item in value.items()}
+    return value

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from loadbalancer.settings.validation import is_glob
@@ -60,9 +61,9 @@ class ModelRoute:
     pattern: str  # exact model name or fnmatch glob ("claude-*", "*")
     target: str   # the provider's model name; "" or "*" means "same as requested"
 
-    @property
+    @cached_property
     def is_glob(self) -> bool:
-        """Whether the pattern is a glob rather than an exact model name."""
+        """Whether the pattern is a glob rather than an exact model name (asked on every request)."""
         return is_glob(self.pattern)
 
     def resolve(self, requested: str) -> str:
