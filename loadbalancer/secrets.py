@@ -153,6 +153,12 @@ def _scrub_text(value: str, patterns: _Patterns) -> str:
 
 def _scrub_value(value: object, patterns: _Patterns) -> object:
     """A decoded JSON value with every string (keys included) scrubbed."""
+    if isinstance(value, dict) and patterns.text_pattern is not None:
+        # One search over a record's strings together: a log line's dozens of fields almost
+        # never hold a secret, and testing each against every written form cost more.
+        strings = "\x00".join(_strings_of(value))
+        if patterns.text_pattern.search(strings) is None:
+            return value
     if isinstance(value, str):
         return _scrub_text(value, patterns)
     if isinstance(value, list):
@@ -160,3 +166,16 @@ def _scrub_value(value: object, patterns: _Patterns) -> object:
     if isinstance(value, dict):
         return {_scrub_text(key, patterns): _scrub_value(item, patterns) for key, item in value.items()}
     return value
+
+
+def _strings_of(value: object) -> Iterator[str]:
+    """Every string in a decoded JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings_of(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings_of(item)
