@@ -78,7 +78,7 @@ class Runtime:
         if previous is not None:
             balancer.carry_state_from(previous.balancer)
         retired = tuple(previous.own_secret_values()) if previous is not None else ()
-        scrubber = SecretScrubber(lambda: (*configured_secrets(config, providers), *retired))
+        scrubber = SecretScrubber(_secret_source(config, providers, retired))
         return cls(config, balancer, clients, providers, store, scrubber)
 
     def own_secret_values(self) -> Iterator[str]:
@@ -92,6 +92,21 @@ class Runtime:
                 client.close()
         if successor.store is not self.store:
             self.store.close()  # a request still finishing on it reopens what it needs
+
+
+def _secret_source(config: Config, providers: dict[str, Provider], retired: tuple[str, ...]):
+    """What the scrubber asks for its secrets: fixed ones gathered once, changing ones each time.
+
+    Keys from the configuration never change while it runs, so the same tuple comes back
+    (the scrubber then reuses its patterns at once); only provider types whose credentials
+    are refreshed (cloud tokens) are asked again on every scrub.
+    """
+    changing = [provider for provider in providers.values() if provider.secrets_change]
+    fixed = (*configured_secrets(config, {name: provider for name, provider in providers.items()
+                                          if not provider.secrets_change}), *retired)
+    if not changing:
+        return lambda: fixed
+    return lambda: (*fixed, *(value for provider in changing for value in provider.secret_values()))
 
 
 def configured_secrets(config: Config, providers: dict[str, Provider]) -> Iterator[str]:

@@ -61,15 +61,20 @@ class SecretScrubber:
     def __init__(self, secret_values: Callable[[], Iterable[str]]) -> None:
         self._secret_values = secret_values
         self._patterns = _Patterns.build(frozenset())
+        self._values_seen: object = None
 
     def _current(self) -> _Patterns:
         """The patterns for the secrets as they are now (rebuilt only when they changed)."""
-        secrets = frozenset(value for value in self._secret_values()
+        values = self._secret_values()
+        if isinstance(values, tuple) and values is self._values_seen:
+            return self._patterns  # the very same (immutable) values came back: nothing changed
+        secrets = frozenset(value for value in values
                             if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH)
         patterns = self._patterns
         if patterns.secrets != secrets:
             patterns = _Patterns.build(secrets)
             self._patterns = patterns  # one attribute store: safe when threads race to rebuild
+        self._values_seen = values
         return patterns
 
     def text(self, value: str) -> str:
@@ -153,7 +158,9 @@ def _scrub_text(value: str, patterns: _Patterns) -> str:
 
 def _scrub_value(value: object, patterns: _Patterns) -> object:
     """A decoded JSON value with every string (keys included) scrubbed."""
-    if isinstance(value, dict) and patterns.text_pattern is not None:
+    if patterns.text_pattern is None:
+        return value  # no secret configured at all
+    if isinstance(value, dict):
         # One search over a record's strings together: a log line's dozens of fields almost
         # never hold a secret, and testing each against every written form cost more.
         strings = "\x00".join(_strings_of(value))

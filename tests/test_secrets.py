@@ -132,3 +132,32 @@ def test_access_lines_stay_structured_after_scrubbing() -> None:
     payload = json.loads(JsonLineFormatter().format(record))
     assert payload["error"] == f"all failed: {REDACTED}" and payload["tried"] == [{"provider": REDACTED}]
     assert SPECIAL not in LogfmtFormatter().format(record)
+
+
+class _StubProvider:
+    """What the runtime's secret source reads of a provider."""
+
+    def __init__(self, values: list[str], changing: bool) -> None:
+        self.values, self.secrets_change, self.asked = values, changing, 0
+
+    def secret_values(self) -> tuple[str, ...]:
+        self.asked += 1
+        return tuple(self.values)
+
+
+def test_fixed_secrets_are_gathered_once_and_changing_ones_at_every_scrub() -> None:
+    from loadbalancer.runtime import _secret_source
+    from loadbalancer.settings.records import Config
+
+    fixed = _StubProvider(["sk-fixed-provider-key"], changing=False)
+    token = _StubProvider(["ya29.first-access-token"], changing=True)
+    source = _secret_source(Config(providers=()), {"fixed": fixed, "cloud": token}, ("sk-retired-key-1",))
+    scrub = SecretScrubber(source)
+    assert scrub.text("sk-fixed-provider-key ya29.first-access-token sk-retired-key-1") == \
+        f"{REDACTED} {REDACTED} {REDACTED}"
+    token.values[0] = "ya29.second-access-token"
+    assert scrub.text("Bearer ya29.second-access-token") == f"Bearer {REDACTED}"
+    assert (fixed.asked, token.asked) == (1, 2)  # the fixed key was read when the runtime was built
+
+    only_fixed = _secret_source(Config(providers=()), {"fixed": fixed}, ())
+    assert only_fixed() is only_fixed()  # the same tuple: the scrubber reuses its patterns at once

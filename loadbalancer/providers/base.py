@@ -73,6 +73,7 @@ class Provider(ABC):
     type_name: ClassVar[str]                      # the `type` in providers.json
     base_url_suffixes: ClassVar[tuple[str, ...]] = ()  # endpoint suffixes users paste; removed
     counts_tokens: ClassVar[bool] = False         # False: count_tokens is estimated locally
+    secrets_change: ClassVar[bool] = False        # True: secret_values() differs over time (tokens)
     option_keys: ClassVar[tuple[str, ...]] = ()   # providers.json keys only this type has
     # Keys whose ${VAR} coming out empty disables the provider, as an unset one does.
     credential_keys: ClassVar[tuple[str, ...]] = ("api_key",)

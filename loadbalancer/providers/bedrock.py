@@ -190,6 +190,8 @@ class BedrockProvider(Provider):
         """Bedrock's `{"message"}` and error code as an Anthropic error."""
         return err.status or 502, orjson.dumps(self.bedrock_error(err).anthropic_body())
 
+    secrets_change = True  # the credentials last used for signing may have been refreshed
+
     def secret_values(self) -> tuple[str, ...]:
         """The API key or the AWS secret key and session token in use, and header values."""
         explicit = (self.options.secret_access_key or "", self.options.session_token or "")

@@ -145,6 +145,8 @@ class VertexProvider(Provider):
         status = err.status or 502
         return status, orjson.dumps(google_error_to_anthropic(self.name, status, err.body))
 
+    secrets_change = True  # the access token is refreshed before it expires
+
     def secret_values(self) -> tuple[str, ...]:
         """The key file's secrets, the current access token, and header values."""
         return (*super().secret_values(), *self._tokens.secret_values())
