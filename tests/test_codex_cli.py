@@ -107,5 +107,6 @@ def test_codex_runs_a_shell_call_through_the_load_balancer(
         assert assistant[0]["signature"] == FAKE_SIGNATURE
     assert results[0]["type"] == "tool_result" and results[0]["tool_use_id"] == assistant[-1]["id"]
     assert "exited with code 0" in str(results[0]["content"])
-    assert log.count("POST /v1/responses") == 2 and "dropped_tools=web_search" in log
+    # The service logged both turns (logfmt: method=POST path=/v1/responses) and what it dropped.
+    assert log.count("method=POST path=/v1/responses") == 2 and "dropped_tools=web_search" in log
     assert "codex-client-key-never-forwarded" not in log
