@@ -82,7 +82,9 @@ def test_latency_prefers_the_faster_provider_and_still_explores(two) -> None:
     process, a, b = two({"strategy": "latency"})
     a.default = slow_first_byte(0.1)
     counts = Counter(served_by(process) for _ in range(30))
-    assert counts["b"] >= 22
+    # a serves the first request (both unmeasured) and each exploration (p = 0.1 of the
+    # other 29, about 3); 12 or more is a one-in-100,000 run, so it points to a real fault.
+    assert counts["b"] >= 18
     # Once a is fast again an exploration request measures it, and it takes the traffic back.
     a.default = slow_first_byte(0)
     b.default = slow_first_byte(0.1)
