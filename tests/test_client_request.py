@@ -1,8 +1,9 @@
 """Reading a Messages body once, with simdjson, gives exactly what reading it whole gives.
 
-`parse_messages_request` reads a client's bytes with simdjson (fields taken, nothing else
-built); a front door hands it a dict it built already. Both must agree on every field and on
-every refusal, for any body: checked with hypothesis over bodies of every shape.
+`parse_messages_request` reads a large body with simdjson (fields taken, nothing else
+built) and a small one, or one a front door built already, as a dict. Both readings must
+agree on every field and on every refusal, for any body: checked with hypothesis over bodies
+of every shape, with the simdjson reading forced for every size.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loadbalancer import client_request
 from loadbalancer.client_request import MessagesRequest, parse_messages_request
 from loadbalancer.errors import LoadBalancerError
 from loadbalancer.routing.affinity import affinity_key_for
@@ -46,6 +48,15 @@ bodies = st.fixed_dictionaries(
               "tools": st.lists(st.dictionaries(st.text(max_size=4), json_values, max_size=2), max_size=2) | json_values,
               "thinking": st.sampled_from([{"type": "enabled"}, {"type": "adaptive"}, {"type": "disabled"}]) | json_values,
               "metadata": st.just({"user_id": "u-1"}) | json_values})
+
+
+REAL_THRESHOLD = client_request.LAZY_PARSE_FROM_BYTES
+
+
+@pytest.fixture(autouse=True)
+def simdjson_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests here are about the simdjson reading; small bodies would otherwise skip it."""
+    monkeypatch.setattr(client_request, "LAZY_PARSE_FROM_BYTES", 0)
 
 
 def outcome(read) -> tuple:
@@ -121,3 +132,19 @@ def test_bodies_simdjson_refuses_get_the_same_answer_as_before(raw: bytes) -> No
     except LoadBalancerError as err:
         got = ("refused", err.status)
     assert got == expected
+
+
+def test_a_small_body_is_built_once_and_its_dict_kept_for_translations(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_request, "LAZY_PARSE_FROM_BYTES", REAL_THRESHOLD)
+    request = request_of(temperature=0.5)
+    assert request.decoded is not None and request.body is request.decoded
+    assert request.body["temperature"] == 0.5
+
+
+def test_a_body_from_the_threshold_on_is_read_without_being_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_request, "LAZY_PARSE_FROM_BYTES", REAL_THRESHOLD)
+    padding = "x" * REAL_THRESHOLD
+    body = {"model": "claude-x", "max_tokens": 100, "system": padding, "messages": [{"role": "user", "content": "hi"}]}
+    request = parse_messages_request(json.dumps(body).encode(), LimitsConfig(max_body_bytes=2 * REAL_THRESHOLD))
+    assert request.decoded is None and "body" not in vars(request)
+    assert request.affinity_fields["system"] == padding and request.body["system"] == padding
