@@ -41,6 +41,9 @@ class _Patterns:
     byte_forms: tuple[bytes, ...]
     text_pattern: re.Pattern[str] | None
     bytes_pattern: re.Pattern[bytes] | None
+    # Every form as it reads inside a JSON string (orjson's escaping): finds, in a value
+    # encoded whole, every string that holds a form, since JSON escapes character by character.
+    encoded_pattern: re.Pattern[bytes] | None
 
     @classmethod
     def build(cls, secrets: frozenset[str]) -> "_Patterns":
@@ -49,10 +52,12 @@ class _Patterns:
         text_forms = tuple(sorted(forms, key=lambda form: (-len(form), form)))
         byte_forms = tuple(form.encode() for form in text_forms)
         if not text_forms:
-            return cls(secrets, (), (), None, None)
+            return cls(secrets, (), (), None, None, None)
+        encoded_forms = {orjson.dumps(form)[1:-1] for form in text_forms}
         return cls(secrets, text_forms, byte_forms,
                    re.compile("|".join(re.escape(form) for form in text_forms)),
-                   re.compile(b"|".join(re.escape(form) for form in byte_forms)))
+                   re.compile(b"|".join(re.escape(form) for form in byte_forms)),
+                   re.compile(b"|".join(re.escape(form) for form in sorted(encoded_forms, key=len, reverse=True))))
 
 
 class SecretScrubber:
@@ -160,19 +165,28 @@ def _scrub_value(value: object, patterns: _Patterns) -> object:
     """A decoded JSON value with every string (keys included) scrubbed."""
     if patterns.text_pattern is None:
         return value  # no secret configured at all
-    if isinstance(value, dict):
-        # One search over a record's strings together: a log line's dozens of fields almost
-        # never hold a secret, and testing each against every written form cost more.
-        strings = "\x00".join(_strings_of(value))
-        if patterns.text_pattern.search(strings) is None:
-            return value
+    if isinstance(value, dict) and not _may_hold_secret(value, patterns):
+        return value
     if isinstance(value, str):
         return _scrub_text(value, patterns)
     if isinstance(value, list):
         return [_scrub_value(item, patterns) for item in value]
     if isinstance(value, dict):
-        return {_scrub_text(key, patterns): _scrub_value(item, patterns) for key, item in value.items()}
+        return {_scrub_value(key, patterns): _scrub_value(item, patterns) for key, item in value.items()}
     return value
+
+
+def _may_hold_secret(value: dict, patterns: _Patterns) -> bool:
+    """One search over a whole record: a log line's dozens of fields almost never hold a secret.
+
+    The record encoded by orjson (a microsecond) is searched for the forms as JSON writes
+    them; a record orjson cannot encode has its strings gathered and searched instead.
+    """
+    try:
+        encoded = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return patterns.text_pattern.search("\x00".join(_strings_of(value))) is not None
+    return patterns.encoded_pattern.search(encoded) is not None
 
 
 def _strings_of(value: object) -> Iterator[str]:
@@ -184,5 +198,5 @@ def _strings_of(value: object) -> Iterator[str]:
             yield from _strings_of(item)
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield key
+            yield from _strings_of(key)
             yield from _strings_of(item)

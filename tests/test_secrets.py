@@ -7,10 +7,12 @@ from urllib.parse import quote
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loadbalancer.ops.logging_setup import JsonLineFormatter, LogfmtFormatter, SecretLogFilter
 from loadbalancer.request_record import ACCESS_FIELDS
-from loadbalancer.secrets import MIN_SECRET_LENGTH, REDACTED, SecretScrubber
+from loadbalancer.secrets import MIN_SECRET_LENGTH, REDACTED, SecretScrubber, written_forms
 
 PLAIN = "sk-ant-api03-PLAINsecret0123"
 SPECIAL = 'pa"ss\\wo/rd+é ü&='  # quotes, backslash, slash, plus, non-ASCII, URL specials
@@ -161,3 +163,46 @@ def test_fixed_secrets_are_gathered_once_and_changing_ones_at_every_scrub() -> N
 
     only_fixed = _secret_source(Config(providers=()), {"fixed": fixed}, ())
     assert only_fixed() is only_fixed()  # the same tuple: the scrubber reuses its patterns at once
+
+
+SECRET_CHARACTERS = st.characters(codec="utf-8", exclude_characters="\x00")
+
+
+@settings(max_examples=300, deadline=None)
+@given(secret=st.text(SECRET_CHARACTERS, min_size=MIN_SECRET_LENGTH, max_size=14),
+       form_of=st.sampled_from([str, lambda s: json.dumps(s)[1:-1], lambda s: repr(s)[1:-1],
+                                lambda s: quote(s, safe="")]),
+       where=st.sampled_from(["key", "value", "nested", "list"]),
+       around=st.text(max_size=4))
+def test_a_record_holding_any_form_of_any_secret_is_scrubbed(secret: str, form_of, where: str, around: str) -> None:
+    """The one-search test over a whole record misses no string, whatever the secret's characters."""
+    written = f"{around}{form_of(secret)}{around}"
+    record = {"request_id": "req_1", "status": 200, "tried": [{"provider": "a", "ms": 3}]}
+    if where == "key":
+        record[written] = 1
+    elif where == "value":
+        record["error"] = written
+    elif where == "nested":
+        record["text_tool_calls"] = {"note": written}
+    else:
+        record["tried"].append({"provider": written})
+    clean = scrubber(secret).json_value(record)
+    assert clean is not record
+    assert all(form not in text for text in strings_in(clean) for form in written_forms(secret))
+
+
+def test_a_record_orjson_cannot_encode_is_still_searched() -> None:
+    record = {1: "int key", "error": f"key {PLAIN}"}  # orjson refuses keys that are not strings
+    assert scrubber(PLAIN).json_value(record) == {1: "int key", "error": f"key {REDACTED}"}
+    untouched = {1: "int key", "error": "fine"}
+    assert scrubber(PLAIN).json_value(untouched) is untouched
+
+
+def strings_in(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [text for item in value for text in strings_in(item)]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in [*strings_in(key), *strings_in(item)]]
+    return []
