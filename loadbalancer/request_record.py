@@ -121,6 +121,7 @@ class RequestRecord:
     latency_seconds: float | None = None  # set when the request ends
     on_finish: Callable[["RequestRecord"], None] | None = None
     _done: bool = False
+    _final_fields: dict | None = field(default=None, repr=False)  # fields() once the request ended
 
     def start_attempt(self, provider: str) -> Attempt:
         """Begin an attempt at `provider`."""
@@ -168,7 +169,19 @@ class RequestRecord:
         log.info("request", extra={ACCESS_FIELDS: self.fields()})
 
     def fields(self) -> dict:
-        """The record as the fields of its log line (JSON, or logfmt in text logs)."""
+        """The record as the fields of its log line (JSON, or logfmt in text logs).
+
+        Built once after the request ended: the log line and the status page's table both
+        read them then. Treat the dict as read-only.
+        """
+        if self._final_fields is not None:
+            return self._final_fields
+        fields = self._build_fields()
+        if self._done:
+            self._final_fields = fields
+        return fields
+
+    def _build_fields(self) -> dict:
         stats = self.tool_call_stats
         first_token = self.first_token_seconds
         return {

@@ -6,12 +6,16 @@ import json
 import logging
 import re
 import sys
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from loadbalancer.ops.logging_setup import JsonLineFormatter, LogfmtFormatter, logfmt_value
+from loadbalancer.ops.logging_setup import (JsonLineFormatter, LogfmtFormatter, logfmt_line, logfmt_value,
+                                            utc_timestamp)
 from loadbalancer.request_record import ACCESS_FIELDS, RequestRecord
 from support.fake_backend import FakeBackend, anthropic_error, anthropic_stream, status
 from support.lb_process import LoadBalancerProcess, anthropic_provider, iter_sse, providers_config
@@ -46,6 +50,19 @@ def parse_logfmt(line: str) -> dict[str, str]:
 def test_logfmt_values_are_quoted_when_they_must_be(text: str, written: str) -> None:
     assert logfmt_value(text) == written
     assert parse_logfmt(f"k={written}") == {"k": text}
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(min_value=0, max_value=4e9) | st.integers(0, 4 * 10 ** 9).map(lambda n: n + 0.9999996))
+def test_the_cached_second_writes_the_time_datetime_writes(created: float) -> None:
+    expected = datetime.fromtimestamp(created, tz=timezone.utc).isoformat(timespec="milliseconds")
+    assert utc_timestamp(created) == expected.replace("+00:00", "Z")
+
+
+def test_a_line_leaves_out_what_has_no_value_and_writes_numbers_bare() -> None:
+    line = logfmt_line({"status": 200, "latency_ms": 1.5, "stream": False, "provider": None, "error": "",
+                        "tried": [], "text_tool_calls": {"parsed": 0}, "user_agent": "a b", "ratio": float("inf")})
+    assert line == 'status=200 latency_ms=1.5 stream=false user_agent="a b" ratio=inf'
 
 
 def access_log_record(**fields: Any) -> logging.LogRecord:

@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import threading
-from datetime import datetime, timezone
+import time
 from typing import Callable
 
 import orjson
@@ -67,10 +67,20 @@ def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
                                             exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
 
+_second_written: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
 def utc_timestamp(created: float) -> str:
-    """ISO 8601 in UTC with milliseconds and a Z."""
-    moment = datetime.fromtimestamp(created, tz=timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 in UTC with milliseconds and a Z (the date and time of a second written once)."""
+    global _second_written
+    second = int(created)
+    microseconds = round((created - second) * 1_000_000)  # rounded as datetime rounds it
+    if microseconds == 1_000_000:
+        second, microseconds = second + 1, 0
+    written = _second_written  # one tuple, replaced whole: threads never see half of one
+    if written[0] != second:
+        written = _second_written = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{written[1]}.{microseconds // 1000:03d}Z"
 
 
 def _line_fields(record: logging.LogRecord) -> dict:
@@ -150,6 +160,17 @@ def logfmt_line(fields: dict) -> str:
     """`key=value` pairs for the fields that have a value (None, empty and all-zero are left out)."""
     pairs = []
     for key, value in fields.items():
+        # Most values are None, numbers or short strings: those are written here directly.
+        if value is None:
+            continue
+        kind = value.__class__
+        if kind is str:
+            if value:
+                pairs.append(f"{key}={value}" if _BARE_VALUE.match(value) else f"{key}={logfmt_value(value)}")
+            continue
+        if kind is int or kind is float:
+            pairs.append(f"{key}={value}")
+            continue
         text = _logfmt_text(value)
         if text is not None:
             pairs.append(f"{key}={logfmt_value(text)}")
