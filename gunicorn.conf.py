@@ -4,6 +4,7 @@ Every setting can be overridden on the command line (`-b`, `-w`, `-k`, ...) or t
 environment variables named below. See the README for why gevent was chosen.
 """
 
+import gc
 import ipaddress
 import os
 import shutil
@@ -150,3 +151,16 @@ def on_exit(server):
     """Remove the state directory when this run created it."""
     if os.environ.get("LB_STATE_DIR_AUTO") == "1":
         shutil.rmtree(os.environ["LB_STATE_DIR"], ignore_errors=True)
+
+
+def post_worker_init(worker):
+    """Freeze what loading the app made, so the collector's full passes skip it.
+
+    A worker holds a few hundred thousand objects once Flask, requests, gevent and the
+    configuration are loaded; they live as long as the worker. A request that builds an
+    agent-sized body as Python objects (tens of thousands of them) sets off full
+    collections, and each walked all of those: 15-25 ms pauses at the 99th percentile of
+    270 KB requests. Frozen, a full pass walks only what requests made since (the first
+    configuration's objects stay for good, even once a reload replaced them: one set's worth).
+    """
+    gc.freeze()
