@@ -399,7 +399,7 @@ def merge_text_segments(segments: Sequence[Segment]) -> list[Segment]:
     return merge_segments(segments)
 
 
-def parse_tool_calls(text: str, tools: Sequence[dict] | None, mode: str = "auto",
+def parse_tool_calls(text: str, tools: Sequence[dict] | ToolIndex | None, mode: str = "auto",
                      reasoning_reach: int = 0) -> list[Segment]:
     """Split answer text into prose, reasoning and tool calls. mode: "auto", "off", or one format name."""
     return StreamingToolCallParser(tools, mode, reasoning_reach).parse_whole(text)

@@ -14,7 +14,7 @@ import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from loadbalancer.toolcalls.arguments import build_tool_index
+from loadbalancer.toolcalls.arguments import ToolIndex, build_tool_index
 from loadbalancer.toolcalls.parser import (ReasoningSegment, Segment, StreamingToolCallParser, TextSegment, ToolCall,
                                            parse_tool_calls)
 
@@ -47,8 +47,8 @@ def new_tool_use_id() -> str:
     return "toolu_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
 
 
-def _is_active(tools: Sequence[dict] | None, mode: str) -> bool:
-    return mode != "off" and bool(build_tool_index(tools).schemas)
+def _is_active(tools: ToolIndex, mode: str) -> bool:
+    return mode != "off" and bool(tools.schemas)
 
 
 def accepted_segments(segments: Sequence[Segment], stats: ToolCallStats) -> Iterator[Segment]:
@@ -83,7 +83,7 @@ def reasoning_reach(thinking: bool, first_block: bool) -> int:
     return THINKING_REASONING_REACH if thinking else REASONING_REACH
 
 
-def _content_for_text(text: str, tools: Sequence[dict], mode: str, thinking: bool, first_block: bool,
+def _content_for_text(text: str, tools: ToolIndex, mode: str, thinking: bool, first_block: bool,
                       stats: ToolCallStats) -> list[dict]:
     blocks: list[dict] = []
     segments = parse_tool_calls(text, tools, mode, reasoning_reach(thinking, first_block))
@@ -107,12 +107,13 @@ def rewrite_message(message: dict, tools: Sequence[dict] | None, mode: str = "au
     thinking: the client asked for thinking, so reasoning written as text becomes thinking blocks.
     """
     stats = ToolCallStats()
-    if not _is_active(tools, mode):
+    index = build_tool_index(tools)  # once for the whole answer, not once per text block
+    if not _is_active(index, mode):
         return message, stats
     content: list[dict] = []
     for position, block in enumerate(message.get("content") or ()):
         if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
-            content.extend(_content_for_text(block["text"], tools, mode, thinking, position == 0, stats))
+            content.extend(_content_for_text(block["text"], index, mode, thinking, position == 0, stats))
         else:
             content.append(block)
     rewritten = {**message, "content": content}
@@ -125,10 +126,10 @@ class ToolCallStreamRewriter:
     """Rewrites an Anthropic event stream so text tool calls become tool_use blocks."""
 
     def __init__(self, tools: Sequence[dict] | None, mode: str = "auto", thinking: bool = False) -> None:
-        self._tools = tools or []
+        self._tools = build_tool_index(tools)  # once for the stream; each block's parser reuses it
         self._mode = mode
         self._thinking = thinking
-        self._active = _is_active(tools, mode)
+        self._active = _is_active(self._tools, mode)
         self.stats = ToolCallStats()
         self._parsers: dict[int, StreamingToolCallParser] = {}
         self._passthrough: dict[int, int] = {}   # upstream index -> emitted index
