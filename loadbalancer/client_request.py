@@ -6,8 +6,9 @@ the provider untouched.
 
 A Messages body is read once. One walk takes the fields, checks them and notes what the
 routing needs (images, unsigned thinking, the conversation's first turn). Bodies up to
-`LAZY_PARSE_FROM_BYTES` are built whole by orjson, which is the fastest reading there (and
-a translation then reuses the dict, through `MessagesRequest.body`); larger ones are read
+`LAZY_PARSE_FROM_BYTES` are built whole by orjson, which is the fastest reading there (a
+small one keeps its dict for the translations, through `MessagesRequest.body`; see
+`KEEP_BUILT_BODY_BELOW_BYTES` for why larger ones do not); larger ones are read
 with simdjson without building them as Python objects, since a passthrough needs a dozen
 fields of a megabyte of history. Measured per parse (walk included): 1.3 KB 5.3 µs orjson
 against 15.8 µs simdjson, 270 KB 242 against 305 µs, 1 MB 809 against 790 µs. simdjson
@@ -37,6 +38,10 @@ _NOTED_BLOCKS = frozenset({"image", "thinking", "tool_result"})  # the walk look
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 # Below this, simdjson's per-field proxies cost more than orjson building the whole body.
 LAZY_PARSE_FROM_BYTES = 640 * 1024
+# A built body is kept for the request's life (a stream's too) only while it is small: built,
+# a 270 KB turn holds 1.6 times its size again in objects, and a thousand open streams would
+# hold that many. Larger bodies are built again by the translations that need them.
+KEEP_BUILT_BODY_BELOW_BYTES = 64 * 1024
 # A parser owns its document until the next parse, so each parse takes one of its own; under
 # gevent one request parses at a time and one parser is reused, under threads a few.
 _PARSERS: queue.SimpleQueue = queue.SimpleQueue()
@@ -111,7 +116,8 @@ def parse_messages_request(raw: bytes, limits: LimitsConfig, *, count_tokens: bo
     _check_size(raw, limits)
     if len(raw) < LAZY_PARSE_FROM_BYTES or raw.startswith(_BYTE_ORDER_MARK):
         body = decode_json_object(raw, limits)
-        return _read_fields(body, raw, limits, count_tokens, body)
+        kept = body if len(raw) < KEEP_BUILT_BODY_BELOW_BYTES else None
+        return _read_fields(body, raw, limits, count_tokens, kept)
     parser = _take_parser()
     try:
         try:

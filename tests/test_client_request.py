@@ -148,3 +148,12 @@ def test_a_body_from_the_threshold_on_is_read_without_being_built(monkeypatch: p
     request = parse_messages_request(json.dumps(body).encode(), LimitsConfig(max_body_bytes=2 * REAL_THRESHOLD))
     assert request.decoded is None and "body" not in vars(request)
     assert request.affinity_fields["system"] == padding and request.body["system"] == padding
+
+
+def test_a_mid_sized_body_is_read_whole_but_not_kept_for_the_request_s_life(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_request, "LAZY_PARSE_FROM_BYTES", REAL_THRESHOLD)
+    padding = "x" * client_request.KEEP_BUILT_BODY_BELOW_BYTES
+    body = {"model": "claude-x", "max_tokens": 100, "system": padding, "messages": [{"role": "user", "content": "hi"}]}
+    request = parse_messages_request(json.dumps(body).encode(), LimitsConfig(max_body_bytes=2 * REAL_THRESHOLD))
+    assert request.decoded is None and "body" not in vars(request)
+    assert request.body == body  # built again when a translation asks
