@@ -17,9 +17,9 @@ from typing import Iterator, Mapping
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
+from loadbalancer.providers.transport import ProviderAdapter
 from loadbalancer.settings.records import ProviderConfig
 from loadbalancer.errors import (LocalResourceExhausted, UpstreamBadResponse, UpstreamConnectError,
                                  UpstreamError, UpstreamHTTPError, UpstreamStreamBroken, UpstreamTimeout)
@@ -108,7 +108,7 @@ class ProviderClient:
         # Looking up proxy settings in the environment on every request is a known cost,
         # and a provider is always reached directly.
         self.session.trust_env = False
-        self.adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self.adapter = ProviderAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", self.adapter)
         self.session.mount("https://", self.adapter)
 
