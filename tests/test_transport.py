@@ -16,6 +16,19 @@ from support.fake_backend import FakeBackend, status
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+def adapter():
+    made = ProviderAdapter(pool_connections=4, pool_maxsize=4, max_retries=0)
+    yield made
+    made.close()
+
+
+def answering(fake_backend: Callable[..., FakeBackend], path: str = "/v1/messages", **answer) -> FakeBackend:
+    backend = fake_backend()
+    backend.set_default_for(path, status(200, {"ok": 1}) if not answer else status(**answer))
+    return backend
+
+
 def send(adapter: ProviderAdapter, url: str):
     response = adapter.send(_prepare("POST", url, {"content-type": "application/json"}, b"{}"),
                             stream=False, timeout=(2, 5), verify=True, cert=None, proxies={})
@@ -32,56 +45,34 @@ def test_the_origin_is_everything_before_the_path(url: str, origin: str) -> None
     assert origin_of(url) == origin
 
 
-def test_requests_to_one_origin_share_one_pool_and_one_connection(fake_backend: Callable[..., FakeBackend]) -> None:
-    backend = fake_backend()
-    backend.set_default_for("/v1/messages", status(200, {"ok": 1}))
+def test_requests_to_one_origin_share_one_pool_and_one_connection(fake_backend, adapter) -> None:
+    backend = answering(fake_backend)
     backend.set_default_for("/v1/messages/count_tokens", status(200, {"input_tokens": 3}))
-    adapter = ProviderAdapter(pool_connections=4, pool_maxsize=4, max_retries=0)
-    try:
-        paths = ["/v1/messages", "/v1/messages/count_tokens", "/v1/messages?beta=true"]
-        answers = [send(adapter, f"{backend.url}{path}").json() for path in paths]  # each read before the next
-        assert answers == [{"ok": 1}, {"input_tokens": 3}, {"ok": 1}]
-        assert len({request.client_port for request in backend.requests}) == 1  # kept alive, reused
-        assert len(adapter._pools) == 1 and len(adapter.poolmanager.pools) == 1
-    finally:
-        adapter.close()
+    paths = ["/v1/messages", "/v1/messages/count_tokens", "/v1/messages?beta=true"]
+    answers = [send(adapter, f"{backend.url}{path}").json() for path in paths]  # each read before the next
+    assert answers == [{"ok": 1}, {"input_tokens": 3}, {"ok": 1}]
+    assert len({request.client_port for request in backend.requests}) == 1  # kept alive, reused
+    assert len(adapter._pools) == 1 and len(adapter.poolmanager.pools) == 1
 
 
-def test_a_pool_the_manager_closed_is_replaced(fake_backend: Callable[..., FakeBackend]) -> None:
-    backend = fake_backend()
-    backend.set_default_for("/v1/messages", status(200, {"ok": 1}))
-    adapter = ProviderAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
-    try:
-        assert send(adapter, f"{backend.url}/v1/messages").status_code == 200
-        adapter.poolmanager.clear()  # what eviction from its LRU does to a pool: closed
-        assert send(adapter, f"{backend.url}/v1/messages").json() == {"ok": 1}
-    finally:
-        adapter.close()
+def test_a_pool_the_manager_closed_is_replaced(fake_backend, adapter) -> None:
+    backend = answering(fake_backend)
+    assert send(adapter, f"{backend.url}/v1/messages").status_code == 200
+    adapter.poolmanager.clear()  # what eviction from its LRU does to a pool: closed
+    assert send(adapter, f"{backend.url}/v1/messages").json() == {"ok": 1}
 
 
-def test_the_answer_is_requests_own_without_the_cookies(fake_backend: Callable[..., FakeBackend]) -> None:
-    backend = fake_backend()
-    backend.set_default_for("/v1/messages", status(429, {"error": "slow down"}, headers={
-        "set-cookie": "session=abc; Path=/", "retry-after": "7", "content-type": "application/json; charset=utf-8"}))
-    adapter = ProviderAdapter(pool_connections=4, pool_maxsize=4, max_retries=0)
-    try:
-        answer = send(adapter, f"{backend.url}/v1/messages")
-        assert (answer.status_code, answer.headers["Retry-After"], answer.encoding) == (429, "7", "utf-8")
-        assert answer.url == f"{backend.url}/v1/messages" and answer.reason and answer.json() == {"error": "slow down"}
-        assert answer.headers["set-cookie"] == "session=abc; Path=/" and not answer.cookies
-    finally:
-        adapter.close()
+def test_the_answer_is_requests_own_without_the_cookies(fake_backend, adapter) -> None:
+    backend = answering(fake_backend, code=429, json_body={"error": "slow down"}, headers={
+        "set-cookie": "session=abc; Path=/", "retry-after": "7", "content-type": "application/json; charset=utf-8"})
+    answer = send(adapter, f"{backend.url}/v1/messages")
+    assert (answer.status_code, answer.headers["Retry-After"], answer.encoding) == (429, "7", "utf-8")
+    assert answer.url == f"{backend.url}/v1/messages" and answer.reason and answer.json() == {"error": "slow down"}
+    assert answer.headers["set-cookie"] == "session=abc; Path=/" and not answer.cookies
 
 
-def test_the_table_of_origins_stays_bounded(fake_backend: Callable[..., FakeBackend]) -> None:
-    backend = fake_backend()
-    backend.set_default_for("/v1/messages", status(200, {"ok": 1}))
-    adapter = ProviderAdapter(pool_connections=4, pool_maxsize=4, max_retries=0)
-    host_port = backend.url.split("://", 1)[1]
-    try:
-        for number in range(MAX_REMEMBERED_ORIGINS + 3):
-            userinfo = f"user{number}@"  # a distinct origin on the same server
-            assert send(adapter, f"http://{userinfo}{host_port}/v1/messages").status_code == 200
-        assert len(adapter._pools) <= MAX_REMEMBERED_ORIGINS
-    finally:
-        adapter.close()
+def test_the_table_of_origins_stays_bounded(fake_backend, adapter) -> None:
+    host_port = answering(fake_backend).url.split("://", 1)[1]
+    for number in range(MAX_REMEMBERED_ORIGINS + 3):  # distinct origins (user info) on one server
+        assert send(adapter, f"http://user{number}@{host_port}/v1/messages").status_code == 200
+    assert len(adapter._pools) <= MAX_REMEMBERED_ORIGINS
