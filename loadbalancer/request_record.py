@@ -121,7 +121,7 @@ class RequestRecord:
     latency_seconds: float | None = None  # set when the request ends
     on_finish: Callable[["RequestRecord"], None] | None = None
     _done: bool = False
-    _final_fields: dict | None = field(default=None, repr=False)  # fields() once the request ended
+    _final_fields: dict | None = field(default=None, repr=False, compare=False)  # fields() once it ended
 
     def start_attempt(self, provider: str) -> Attempt:
         """Begin an attempt at `provider`."""
