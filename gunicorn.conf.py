@@ -159,8 +159,9 @@ def post_worker_init(worker):
     A worker tracks tens of thousands of objects once Flask, requests, gevent and the
     configuration are loaded (43,000 for the app alone); they live as long as the worker. A
     request that builds an agent-sized body as Python objects (some 400 dicts and lists for a
-    270 KB turn) brings the next full collection sooner, and each one walked all of those: the 99th percentile of 270 KB requests was
-    18-24 ms with them and 3-9 ms frozen, in the same A/B. Frozen, a full pass walks only what requests made since (the first
+    270 KB turn) brings the next full collection sooner, and each one walked all of those:
+    the 99th percentile of 270 KB requests was 18-24 ms with them and 3-9 ms frozen, in the
+    same A/B. Frozen, a full pass walks only what requests made since (the first
     configuration's objects stay for good, even once a reload replaced them: one set's worth).
     """
     gc.freeze()
