@@ -44,7 +44,12 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[SSEFrame]:
         """Frames completed by this chunk, in order."""
         buffer = self._pending + chunk if self._pending else chunk
+        held = b""
         if b"\r" in buffer:
+            if buffer.endswith(b"\r"):
+                # Half of a CRLF, perhaps: the next chunk says. Read as a line end now, a CRLF
+                # split between two chunks would be two line ends, and end its frame early.
+                buffer, held = buffer[:-1], b"\r"
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         frames = []
         start = 0
@@ -56,14 +61,14 @@ class SSEDecoder:
             if frame is not None:
                 frames.append(frame)
             start = end + 2
-        self._pending = buffer[start:]
+        self._pending = buffer[start:] + held
         if len(self._pending) > MAX_PENDING_BYTES:
             raise FrameTooLarge(f"an SSE frame exceeded {MAX_PENDING_BYTES} bytes")
         return frames
 
     def finish(self) -> list[SSEFrame]:
         """A last frame the upstream did not terminate with a blank line, if any."""
-        rest, self._pending = self._pending, b""
+        rest, self._pending = self._pending.replace(b"\r", b"\n"), b""
         if not rest.strip():
             return []
         frame = _parse_frame(rest.rstrip(b"\n") + b"\n\n")
@@ -78,6 +83,9 @@ def _parse_frame(raw: bytes) -> SSEFrame | None:
         line_end = raw.find(b"\n")
         if raw.startswith(b"data: ", line_end + 1) and raw.find(b"\n", line_end + 1) == len(raw) - 2:
             return SSEFrame(raw[7:line_end].strip().decode("utf-8", "replace"), raw[line_end + 7:-2], raw)
+    # And for an OpenAI chunk's: one `data: ...` line.
+    elif raw.startswith(b"data: ") and raw.find(b"\n") == len(raw) - 2:
+        return SSEFrame("", raw[6:-2], raw)
     event = ""
     data_lines = []
     for line in raw.split(b"\n"):
