@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Iterator
+from typing import Callable
 
 import pytest
 
@@ -43,10 +43,8 @@ def codex() -> str:
 
 
 @pytest.fixture
-def backend() -> Iterator[FakeBackend]:
-    started = FakeBackend().start()
-    yield started
-    started.stop()
+def backend(fake_backend: Callable[..., FakeBackend]) -> FakeBackend:
+    return fake_backend()
 
 
 def codex_config(lb: LoadBalancerProcess) -> str:
