@@ -96,6 +96,11 @@ def reencoding_client_body() -> Iterator[None]:
 def decode_json_object(raw: bytes, limits: LimitsConfig) -> dict:
     """The request body as a JSON object, or a 400/413 saying what is wrong."""
     _check_size(raw, limits)
+    return _loads_object(raw)
+
+
+def _loads_object(raw: bytes) -> dict:
+    """orjson's reading of a body whose size was checked: a JSON object, or a 400."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
@@ -115,7 +120,7 @@ def parse_messages_request(raw: bytes, limits: LimitsConfig, *, count_tokens: bo
         return _read_fields(decoded, raw, limits, count_tokens, decoded)
     _check_size(raw, limits)
     if len(raw) < LAZY_PARSE_FROM_BYTES or raw.startswith(_BYTE_ORDER_MARK):
-        body = decode_json_object(raw, limits)
+        body = _loads_object(raw)
         kept = body if len(raw) < KEEP_BUILT_BODY_BELOW_BYTES else None
         return _read_fields(body, raw, limits, count_tokens, kept)
     parser = _take_parser()
@@ -123,7 +128,7 @@ def parse_messages_request(raw: bytes, limits: LimitsConfig, *, count_tokens: bo
         try:
             document = parser.parse(raw)
         except (ValueError, RuntimeError):  # not JSON, or JSON simdjson cannot hold: orjson says which
-            return _read_fields(decode_json_object(raw, limits), raw, limits, count_tokens, None)
+            return _read_fields(_loads_object(raw), raw, limits, count_tokens, None)
         if not isinstance(document, simdjson.Object):
             raise InvalidRequest(f"request body must be a JSON object, not {_json_type(document)}")
         return _read_fields(document, raw, limits, count_tokens, None)
