@@ -4,47 +4,34 @@ Pure: bytes and limits in, a `MessagesRequest` or an `InvalidRequest` out. Only 
 fields the load balancer needs are checked strictly; everything else in the body goes to
 the provider untouched.
 
-A Messages body is read once. One walk takes the fields, checks them and notes what the
-routing needs (images, unsigned thinking, the conversation's first turn). Bodies up to
-`LAZY_PARSE_FROM_BYTES` are built whole by orjson, which is the fastest reading there (a
-small one keeps its dict for the translations, through `MessagesRequest.body`; see
-`KEEP_BUILT_BODY_BELOW_BYTES` for why larger ones do not); larger ones are read
-with simdjson without building them as Python objects, since a passthrough needs a dozen
-fields of a megabyte of history. Measured per parse (walk included): 1.3 KB 5.3 µs orjson
-against 15.8 µs simdjson, 270 KB 242 against 305 µs, 1 MB 809 against 790 µs. simdjson
-refuses a few documents orjson reads (integers beyond 64 bits, a byte order mark it would
-accept): those take orjson's path, through the same checks, so both readings agree.
+A Messages body is read once. Below `SCAN_FROM_BYTES` orjson builds it whole
+(the fastest reading of a small body, kept for the translations through
+`MessagesRequest.body`) and one walk takes the fields, checks them and notes what the
+routing needs (images, unsigned thinking, the conversation's first turn). A larger body is
+scanned (`body_scan`): only those fields are built, and the history is stepped over. A
+body the scan cannot read takes the orjson path, whose checks say what is wrong.
 """
 
 from __future__ import annotations
 
-import queue
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterator
 
 import orjson
-import simdjson
 
+from loadbalancer.body_scan import ScannedBody, scan_messages_body
 from loadbalancer.settings.records import LimitsConfig
 from loadbalancer.errors import InvalidRequest, RequestTooLarge
 
 THINKING_TYPES = frozenset({"enabled", "adaptive"})
-_OBJECTS = (dict, simdjson.Object)
-_ARRAYS = (list, simdjson.Array)
-_CONTENTS = (str, list, simdjson.Array)
-_NOTED_BLOCKS = frozenset({"image", "thinking", "tool_result"})  # the walk looks closer at these only
-_BYTE_ORDER_MARK = b"\xef\xbb\xbf"
-# Below this, simdjson's per-field proxies cost more than orjson building the whole body.
-LAZY_PARSE_FROM_BYTES = 640 * 1024
+_NOTED_BLOCKS = ("image", "thinking", "tool_result")  # the walk looks closer at these only
 # A built body is kept for the request's life (a stream's too) only while it is small: built,
 # a 270 KB turn holds 1.6 times its size again in objects, and a thousand open streams would
-# hold that many. Larger bodies are built again by the translations that need them.
-KEEP_BUILT_BODY_BELOW_BYTES = 64 * 1024
-# A parser owns its document until the next parse, so each parse takes one of its own; under
-# gevent one request parses at a time and one parser is reused, under threads a few.
-_PARSERS: queue.SimpleQueue = queue.SimpleQueue()
+# hold that many. Bodies from this size on are scanned, and built only by the translations
+# that need them (below it, building is as fast as scanning: 1.3 KB, 5 µs).
+SCAN_FROM_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -76,7 +63,10 @@ class MessagesRequest:
         """The whole body as a dict, built on first use (translations need it; passthrough does not)."""
         if self.decoded is not None:
             return self.decoded
-        return orjson.loads(self.raw)
+        try:
+            return orjson.loads(self.raw)
+        except orjson.JSONDecodeError as err:  # JSON the scan steps over but orjson refuses (1e400)
+            raise InvalidRequest(f"request body is not valid JSON: {err}") from err
 
 
 # orjson reads 1024 levels of nesting but writes only 254; Python's own recursion stops near 1000.
@@ -119,28 +109,14 @@ def parse_messages_request(raw: bytes, limits: LimitsConfig, *, count_tokens: bo
     if decoded is not None:
         return _read_fields(decoded, raw, limits, count_tokens, decoded)
     _check_size(raw, limits)
-    if len(raw) < LAZY_PARSE_FROM_BYTES or raw.startswith(_BYTE_ORDER_MARK):
-        body = _loads_object(raw)
-        kept = body if len(raw) < KEEP_BUILT_BODY_BELOW_BYTES else None
-        return _read_fields(body, raw, limits, count_tokens, kept)
-    parser = _take_parser()
-    try:
-        try:
-            document = parser.parse(raw)
-        except (ValueError, RuntimeError):  # not JSON, or JSON simdjson cannot hold: orjson says which
-            return _read_fields(_loads_object(raw), raw, limits, count_tokens, None)
-        if not isinstance(document, simdjson.Object):
-            raise InvalidRequest(f"request body must be a JSON object, not {_json_type(document)}")
-        return _read_fields(document, raw, limits, count_tokens, None)
-    finally:
-        _PARSERS.put(parser)
-
-
-def _take_parser() -> simdjson.Parser:
-    try:
-        return _PARSERS.get_nowait()
-    except queue.Empty:
-        return simdjson.Parser()
+    if len(raw) >= SCAN_FROM_BYTES:
+        scanned = scan_messages_body(raw)
+        if scanned is not None and _passes_checks(scanned, limits, count_tokens):
+            walk = _MessagesWalk(scanned.has_images, scanned.has_unsigned_thinking, scanned.first_user)
+            return _request_from(raw, scanned.fields, walk, count_tokens, None)
+    body = _loads_object(raw)
+    return _read_fields(body, raw, limits, count_tokens,
+                        body if len(raw) < SCAN_FROM_BYTES else None)
 
 
 def _check_size(raw: bytes, limits: LimitsConfig) -> None:
@@ -151,33 +127,52 @@ def _check_size(raw: bytes, limits: LimitsConfig) -> None:
         raise InvalidRequest("request body is empty; expected a JSON object")
 
 
-def _read_fields(body: Any, raw: bytes, limits: LimitsConfig, count_tokens: bool,
+def _read_fields(body: dict, raw: bytes, limits: LimitsConfig, count_tokens: bool,
                  decoded: dict | None) -> MessagesRequest:
-    """Check and take the fields the service needs, from a dict or a simdjson object alike."""
-    model = body.get("model")
+    """Check and take the fields the service needs from the built body."""
+    _check_top_level(body, count_tokens)
+    walk = _walk_messages(body.get("messages"), limits)
+    return _request_from(raw, body, walk, count_tokens, decoded)
+
+
+def _check_top_level(fields: dict, count_tokens: bool) -> None:
+    """The top-level fields the service reads, of a built body or a scan's."""
+    model = fields.get("model")
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("model: required, a non-empty string")
-    max_tokens = body.get("max_tokens")
+    max_tokens = fields.get("max_tokens")
     if not count_tokens and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
         raise InvalidRequest("max_tokens: required, a positive integer")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
+    if not isinstance(fields.get("stream", False), bool):
         raise InvalidRequest("stream: must be true or false")
-    system = body.get("system")
-    if system is not None and not isinstance(system, (str, *_ARRAYS)):
+    system = fields.get("system")
+    if system is not None and not isinstance(system, (str, list)):
         raise InvalidRequest("system: must be a string or a list of text blocks")
-    tools = body.get("tools")
-    if tools is not None and (not isinstance(tools, _ARRAYS) or not all(isinstance(tool, _OBJECTS) for tool in tools)):
+    tools = fields.get("tools")
+    if tools is not None and (not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools)):
         raise InvalidRequest("tools: must be a list of objects")
-    walk = _walk_messages(body.get("messages"), limits)
-    thinking = body.get("thinking")
-    metadata = body.get("metadata")
+
+
+def _passes_checks(scanned: ScannedBody, limits: LimitsConfig, count_tokens: bool) -> bool:
+    """Whether a scanned body passes every check (one that does not is read again, for the error)."""
+    try:
+        _check_top_level(scanned.fields, count_tokens)
+    except InvalidRequest:
+        return False
+    return 0 < scanned.message_count <= limits.max_messages
+
+
+def _request_from(raw: bytes, fields: dict, walk: _MessagesWalk, count_tokens: bool,
+                  decoded: dict | None) -> MessagesRequest:
+    """The checked request, from a built body's fields or a scan's."""
+    max_tokens, thinking, system = fields.get("max_tokens"), fields.get("thinking"), fields.get("system")
     return MessagesRequest(
-        raw=raw, model=model, stream=stream and not count_tokens, tools=tuple(_plain(tools) or ()),
-        wants_thinking=isinstance(thinking, _OBJECTS) and thinking.get("type") in THINKING_TYPES,
+        raw=raw, model=fields["model"], stream=fields.get("stream", False) and not count_tokens,
+        tools=tuple(fields.get("tools") or ()),
+        wants_thinking=isinstance(thinking, dict) and thinking.get("type") in THINKING_TYPES,
         max_tokens=max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else 0,
         has_images=walk.has_images, has_unsigned_thinking=walk.has_unsigned_thinking,
-        affinity_fields={"metadata": _user_id_only(metadata), "system": _texts_only(system),
+        affinity_fields={"metadata": _user_id_only(fields.get("metadata")), "system": _texts_only(system),
                          # A history without a user turn still names a conversation (by its system prompt).
                          "messages": [walk.first_user if walk.first_user is not None else {}]},
         decoded=decoded)
@@ -194,26 +189,26 @@ class _MessagesWalk:
 
 def _walk_messages(messages: Any, limits: LimitsConfig) -> _MessagesWalk:
     """`messages` must be a non-empty list of {role, content} objects; note images and thinking."""
-    if not isinstance(messages, _ARRAYS) or not len(messages):
+    if not isinstance(messages, list) or not len(messages):
         raise InvalidRequest("messages: required, a non-empty list")
     if len(messages) > limits.max_messages:
         raise RequestTooLarge(
             f"messages: {len(messages)} messages; the limit is {limits.max_messages}")
     walk = _MessagesWalk()
     for position, message in enumerate(messages):
-        if not isinstance(message, _OBJECTS):
+        if not isinstance(message, dict):
             raise InvalidRequest(f"messages[{position}]: must be an object")
         role = message.get("role")
         if not isinstance(role, str):
             raise InvalidRequest(f"messages[{position}].role: required, a string")
         content = message.get("content")
-        if not isinstance(content, _CONTENTS):
+        if not isinstance(content, (str, list)):
             raise InvalidRequest(f"messages[{position}].content: required, a string or a list of blocks")
         if walk.first_user is None and role == "user":
             walk.first_user = {"role": role, "content": _texts_only(content)}
         if content.__class__ is not str:
             for block in content:
-                if isinstance(block, _OBJECTS) and block.get("type") in _NOTED_BLOCKS:
+                if isinstance(block, dict) and block.get("type") in _NOTED_BLOCKS:
                     _note_block(block, role, walk)
     return walk
 
@@ -227,37 +222,28 @@ def _note_block(block: Any, role: str, walk: _MessagesWalk) -> None:
         walk.has_unsigned_thinking = True
     elif block_type == "tool_result" and not walk.has_images:
         inner = block.get("content")
-        if isinstance(inner, _ARRAYS):
-            walk.has_images = any(isinstance(item, _OBJECTS) and item.get("type") == "image" for item in inner)
+        if isinstance(inner, list):
+            walk.has_images = any(isinstance(item, dict) and item.get("type") == "image" for item in inner)
 
 
 def _user_id_only(metadata: Any) -> dict | None:
     """The part of `metadata` that names a conversation."""
-    if isinstance(metadata, _OBJECTS) and isinstance(metadata.get("user_id"), str):
+    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         return {"user_id": metadata.get("user_id")}
     return None
 
 
 def _texts_only(content: Any) -> Any:
     """A system prompt or message content with only its text kept (all the affinity key reads)."""
-    if isinstance(content, _ARRAYS):
+    if isinstance(content, list):
         return [{"text": block.get("text")} for block in content
-                if isinstance(block, _OBJECTS) and isinstance(block.get("text"), str)]
+                if isinstance(block, dict) and isinstance(block.get("text"), str)]
     return content if isinstance(content, str) else None
-
-
-def _plain(value: Any) -> Any:
-    """A simdjson value as plain Python objects (dicts and lists); anything else as it is."""
-    if isinstance(value, simdjson.Object):
-        return value.as_dict()
-    if isinstance(value, simdjson.Array):
-        return value.as_list()
-    return value
 
 
 def _json_type(value: object) -> str:
     """The JSON name of a decoded value's type, for error messages."""
-    if isinstance(value, _ARRAYS):
+    if isinstance(value, list):
         return "an array"
     return {str: "a string", bool: "a boolean", int: "a number",
             float: "a number", type(None): "null"}.get(type(value), type(value).__name__)

@@ -1,9 +1,10 @@
-"""Reading a Messages body once, with simdjson, gives exactly what reading it whole gives.
+"""Scanning a Messages body gives exactly what reading it whole gives.
 
-`parse_messages_request` reads a large body with simdjson (fields taken, nothing else
-built) and a small one, or one a front door built already, as a dict. Both readings must
-agree on every field and on every refusal, for any body: checked with hypothesis over bodies
-of every shape, with the simdjson reading forced for every size.
+`parse_messages_request` scans a large body (`body_scan`: fields taken, nothing else built)
+and builds a small one, or takes one a front door built already, as a dict. Both readings
+must agree on every field and on every refusal, for any body: checked with hypothesis over
+bodies of every shape, written compactly, with escapes and with non-ASCII text, and over
+those bodies broken by one byte, with the scan forced for every size.
 """
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ blocks = st.one_of(
               st.booleans()),
     st.builds(lambda inner: {"type": "tool_result", "tool_use_id": "t", "content": inner},
               st.just([IMAGE]) | st.just("text") | json_values),
+    # What the scan steps over: a tool call's input, written by the model.
+    st.builds(lambda arguments: {"type": "tool_use", "id": "t", "name": "edit", "input": arguments}, json_values),
     json_values)
 messages = st.builds(lambda role, content: {"role": role, "content": content},
                      st.sampled_from(["user", "assistant"]) | json_values,
@@ -47,16 +50,25 @@ bodies = st.fixed_dictionaries(
               "system": st.text(max_size=5) | st.lists(blocks, max_size=2) | json_values,
               "tools": st.lists(st.dictionaries(st.text(max_size=4), json_values, max_size=2), max_size=2) | json_values,
               "thinking": st.sampled_from([{"type": "enabled"}, {"type": "adaptive"}, {"type": "disabled"}]) | json_values,
-              "metadata": st.just({"user_id": "u-1"}) | json_values})
+              "metadata": st.just({"user_id": "u-1"}) | json_values,
+              "temperature": json_values})  # any field the load balancer does not read
 
+# Bodies every check passes, so a broken byte is what decides (text where the scan steps over it).
+valid_bodies = st.fixed_dictionaries(
+    {"model": st.just("claude-x"), "max_tokens": st.integers(1, 64000),
+     "messages": st.lists(st.builds(lambda role, content: {"role": role, "content": content},
+                                    st.sampled_from(["user", "assistant"]), st.text(max_size=8) | st.lists(blocks, max_size=3)),
+                          min_size=1, max_size=3)},
+    optional={"temperature": json_values, "system": st.text(max_size=8)})
 
-REAL_THRESHOLD = client_request.LAZY_PARSE_FROM_BYTES
+REAL_THRESHOLD = client_request.SCAN_FROM_BYTES
+NEVER = 1 << 62
 
 
 @pytest.fixture(autouse=True)
-def simdjson_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tests here are about the simdjson reading; small bodies would otherwise skip it."""
-    monkeypatch.setattr(client_request, "LAZY_PARSE_FROM_BYTES", 0)
+def scan_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests here are about the scan; small bodies would otherwise be built instead."""
+    monkeypatch.setattr(client_request, "SCAN_FROM_BYTES", 0)
 
 
 def outcome(read) -> tuple:
@@ -68,10 +80,26 @@ def outcome(read) -> tuple:
     return tuple(getattr(request, name) for name in FIELDS)
 
 
+def encoded(body: dict, style: str) -> bytes:
+    """The body as orjson writes it, as Python writes it with every non-ASCII character escaped, or spaced out."""
+    if style == "escaped":
+        return json.dumps(body, ensure_ascii=True).encode()
+    if style == "spaced":
+        return json.dumps(body, ensure_ascii=False, indent="\t", separators=(" ,\r\n", " : ")).encode()
+    return orjson.dumps(body)
+
+
+def built_whole(raw: bytes, count_tokens: bool) -> tuple:
+    """What the orjson reading (no scan) makes of the same bytes."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(client_request, "SCAN_FROM_BYTES", NEVER)
+        return outcome(lambda: parse_messages_request(raw, LIMITS, count_tokens=count_tokens))
+
+
 @SETTINGS
-@given(body=bodies, count_tokens=st.booleans())
-def test_the_simdjson_reading_agrees_with_the_dict_reading(body: dict, count_tokens: bool) -> None:
-    raw = orjson.dumps(body)
+@given(body=bodies, count_tokens=st.booleans(), style=st.sampled_from(["compact", "escaped", "spaced"]))
+def test_the_scan_agrees_with_the_dict_reading(body: dict, count_tokens: bool, style: str) -> None:
+    raw = encoded(body, style)
     from_bytes = outcome(lambda: parse_messages_request(raw, LIMITS, count_tokens=count_tokens))
     from_dict = outcome(lambda: parse_messages_request(raw, LIMITS, count_tokens=count_tokens,
                                                        decoded=orjson.loads(raw)))
@@ -80,6 +108,26 @@ def test_the_simdjson_reading_agrees_with_the_dict_reading(body: dict, count_tok
         # The few fields kept for the conversation key give the key the whole body gives.
         request = parse_messages_request(raw, LIMITS, count_tokens=count_tokens)
         assert affinity_key_for(request.affinity_fields, {}) == affinity_key_for(body, {})
+
+
+# Bytes that break JSON where they land (no digits or exponents: see the out-of-range case below).
+BREAKING_BYTES = st.sampled_from([b"{", b"}", b"[", b"]", b'"', b",", b":", b"\\", b"\x00", b"\x1f",
+                                  b"\xff", b"\xc3", b"\xed\xa0\x80", b"\\ud800", b"n", b"t", b" "])
+
+
+@SETTINGS
+@given(body=valid_bodies | bodies, count_tokens=st.booleans(), style=st.sampled_from(["compact", "escaped"]),
+       where=st.floats(0, 1), next_to_a_quote=st.booleans(), insert=BREAKING_BYTES, replace=st.booleans())
+def test_a_body_broken_by_one_byte_gets_the_answer_the_orjson_reading_gives(
+        body: dict, count_tokens: bool, style: str, where: float, next_to_a_quote: bool, insert: bytes,
+        replace: bool) -> None:
+    raw = encoded(body, style)
+    # Half the breaks land just after a quote: inside a string (where the scan steps over most) or after one.
+    places = [at + 1 for at, byte in enumerate(raw) if byte == ord('"')] if next_to_a_quote else range(len(raw))
+    at = places[min(int(where * len(places)), len(places) - 1)]
+    broken = raw[:at] + insert + raw[at + 1 if replace else at:]
+    scanned = outcome(lambda: parse_messages_request(broken, LIMITS, count_tokens=count_tokens))
+    assert scanned == built_whole(broken, count_tokens)
 
 
 def request_of(**fields) -> MessagesRequest:
@@ -116,44 +164,70 @@ def test_the_whole_body_is_built_only_when_asked_for() -> None:
     assert request.tools == () and request.raw.startswith(b"{")
 
 
+HI = b'"messages": [{"role": "user", "content": "hi"}]'
+
+
 @pytest.mark.parametrize("raw", [
-    b'{"model": "m", "max_tokens": 1, "n": 123456789012345678901234567890, "messages": [{"role": "user", "content": "hi"}]}',
-    b'\xef\xbb\xbf{"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}',
+    b'{"model": "m", "max_tokens": 1, "n": 123456789012345678901234567890, ' + HI + b'}',
+    b'\xef\xbb\xbf{"model": "m", "max_tokens": 1, ' + HI + b'}',
     b'{"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "\xff"}]}',
+    b'{"model": "m", "max_tokens": 1, "tool_input": "caf\xc3", ' + HI + b'}',  # cut UTF-8 where the scan steps over
+    b'{"model": "m", "max_tokens": 1, "n": "\xed\xa0\x80", ' + HI + b'}',  # an encoded surrogate
+    b'{"model": "m", "max_tokens": 1, "n": "\\udc00", ' + HI + b'}',
+    b'{"model": "m", "max_tokens": 1, "tools": [{"x": 1e400}], ' + HI + b'}',  # out of range in a field read
+    b'{"model": "m", "max_tokens": 1, "deep": ' + b"[" * 1020 + b"]" * 1020 + b", " + HI + b'}',
+    b'{"model": "m", "max_tokens": 1, "deep": ' + b"[" * 1030 + b"]" * 1030 + b", " + HI + b'}',
+    b'{"model": "a", "model": "b", "max_tokens": 1, ' + HI + b', "messages": []}',  # the last key wins
+    b'{"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": [{"type": {}}]}]}',
+    b'{"model": "m", "max_tokens": 1.0, ' + HI + b'}',
+    b'{"model": "m", "max_tokens": true, ' + HI + b'}',
+    b'[1, 2]', b'"text"', b'{"model": "m"} {}', b'{"model": "m", }',
 ])
-def test_bodies_simdjson_refuses_get_the_same_answer_as_before(raw: bytes) -> None:
-    """Huge integers orjson reads (as floats) are accepted; a byte order mark and invalid UTF-8 are a 400."""
-    try:
-        expected = ("ok", orjson.loads(raw)["model"])
-    except orjson.JSONDecodeError:
-        expected = ("refused", 400)
-    try:
-        got = ("ok", parse_messages_request(raw, LIMITS).model)
-    except LoadBalancerError as err:
-        got = ("refused", err.status)
-    assert got == expected
+def test_bodies_at_the_edges_get_the_answer_the_orjson_reading_gives(raw: bytes) -> None:
+    """Huge integers orjson reads (as floats) are accepted; broken UTF-8, a byte order mark, 1025 levels are a 400."""
+    for count_tokens in (False, True):
+        assert outcome(lambda: parse_messages_request(raw, LIMITS, count_tokens=count_tokens)) \
+            == built_whole(raw, count_tokens)
+
+
+def test_a_number_out_of_float_range_in_a_field_the_scan_steps_over_goes_to_the_provider_as_written() -> None:
+    """JSON's grammar allows 1e400; orjson cannot hold it, so only a translation that builds the body refuses it."""
+    raw = b'{"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": [{"type": "tool_use", ' \
+          b'"id": "t", "name": "n", "input": {"x": 1e400}}]}]}'
+    request = parse_messages_request(raw, LIMITS)
+    assert request.raw is raw and request.model == "m"
+    with pytest.raises(LoadBalancerError) as refused:
+        request.body
+    assert refused.value.status == 400 and "not valid JSON" in refused.value.message
+
+
+def test_a_block_whose_type_is_not_a_string_is_forwarded_not_a_server_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An object as a block's type once raised TypeError (unhashable) in the walk: a 500 for a body the provider judges."""
+    raw = b'{"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": [{"type": {"a": 1}}, {"type": ["image"]}]}]}'
+    for scan_from in (0, NEVER):
+        monkeypatch.setattr(client_request, "SCAN_FROM_BYTES", scan_from)
+        request = parse_messages_request(raw, LIMITS)
+        assert (request.model, request.has_images) == ("m", False)
 
 
 def test_a_small_body_is_built_once_and_its_dict_kept_for_translations(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_request, "LAZY_PARSE_FROM_BYTES", REAL_THRESHOLD)
+    monkeypatch.setattr(client_request, "SCAN_FROM_BYTES", REAL_THRESHOLD)
     request = request_of(temperature=0.5)
     assert request.decoded is not None and request.body is request.decoded
     assert request.body["temperature"] == 0.5
 
 
-def test_a_body_from_the_threshold_on_is_read_without_being_built(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_request, "LAZY_PARSE_FROM_BYTES", REAL_THRESHOLD)
+def test_a_body_from_the_threshold_on_is_scanned_not_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_request, "SCAN_FROM_BYTES", REAL_THRESHOLD)
     padding = "x" * REAL_THRESHOLD
-    body = {"model": "claude-x", "max_tokens": 100, "system": padding, "messages": [{"role": "user", "content": "hi"}]}
-    request = parse_messages_request(json.dumps(body).encode(), LimitsConfig(max_body_bytes=2 * REAL_THRESHOLD))
-    assert request.decoded is None and "body" not in vars(request)
-    assert request.affinity_fields["system"] == padding and request.body["system"] == padding
-
-
-def test_a_mid_sized_body_is_read_whole_but_not_kept_for_the_request_s_life(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_request, "LAZY_PARSE_FROM_BYTES", REAL_THRESHOLD)
-    padding = "x" * client_request.KEEP_BUILT_BODY_BELOW_BYTES
-    body = {"model": "claude-x", "max_tokens": 100, "system": padding, "messages": [{"role": "user", "content": "hi"}]}
-    request = parse_messages_request(json.dumps(body).encode(), LimitsConfig(max_body_bytes=2 * REAL_THRESHOLD))
-    assert request.decoded is None and "body" not in vars(request)
-    assert request.body == body  # built again when a translation asks
+    body = {"model": "claude-x", "max_tokens": 100, "system": padding,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                         {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "read", "input": {"p": padding}}]},
+                         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [IMAGE]}]}]}
+    calls = []
+    monkeypatch.setattr(client_request, "_loads_object", lambda raw: calls.append(raw))
+    request = parse_messages_request(json.dumps(body).encode(), LimitsConfig(max_body_bytes=4 * REAL_THRESHOLD))
+    assert calls == [] and request.decoded is None and "body" not in vars(request)
+    assert request.has_images and request.affinity_fields["messages"] == [{"role": "user", "content": [{"text": "hi"}]}]
+    assert request.affinity_fields["system"] == padding
+    assert request.body == body  # built when a translation asks, and not kept for the request's life
