@@ -9,7 +9,9 @@ from typing import Callable
 
 import pytest
 
-from loadbalancer.providers.transport import MAX_REMEMBERED_ORIGINS, ProviderAdapter, origin_of
+from loadbalancer.providers.http_response import ProviderHTTPResponse
+from loadbalancer.providers.transport import (MAX_REMEMBERED_ORIGINS, ProviderAdapter, ProviderHTTPConnection,
+                                              ProviderHTTPSConnection, origin_of)
 from loadbalancer.providers.http_client import _prepare
 from support.fake_backend import FakeBackend, status
 
@@ -76,3 +78,13 @@ def test_the_table_of_origins_stays_bounded(fake_backend, adapter) -> None:
     for number in range(MAX_REMEMBERED_ORIGINS + 3):  # distinct origins (user info) on one server
         assert send(adapter, f"http://user{number}@{host_port}/v1/messages").status_code == 200
     assert len(adapter._pools) <= MAX_REMEMBERED_ORIGINS
+
+
+def test_pools_make_the_connections_with_the_cheaper_liveness_check_and_header_reading(fake_backend, adapter) -> None:
+    backend = answering(fake_backend)
+    response = send(adapter, f"{backend.url}/v1/messages")
+    assert response.json() == {"ok": 1} and response.headers["content-type"].startswith("application/json")
+    (pool,) = adapter._pools.values()
+    assert pool.ConnectionCls is ProviderHTTPConnection
+    assert adapter.poolmanager.connection_from_url("https://api.example.com/").ConnectionCls is ProviderHTTPSConnection
+    assert isinstance(response.raw._original_response, ProviderHTTPResponse)
