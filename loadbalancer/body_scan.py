@@ -28,6 +28,7 @@ import msgspec
 import orjson
 
 NOT_SENT = msgspec.Raw(b"null")  # a field the body does not have reads as JSON null
+_OPENING_BRACKET, _OPENING_BRACE = ord("["), ord("{")
 _JSON_SYNTAX_ERRORS = (msgspec.DecodeError, orjson.JSONDecodeError)
 
 
@@ -130,9 +131,9 @@ def _texts_of(content: str | list[_Block]) -> Any:
 
 def _holds_image(tool_result_content: msgspec.Raw) -> bool:
     """Whether a tool result's content is a list holding an image block."""
-    if memoryview(tool_result_content)[:1] != b"[":
+    if memoryview(tool_result_content)[0] != _OPENING_BRACKET:  # a raw value is never empty
         return False
     for item in _RAW_ITEMS.decode(tool_result_content):
-        if memoryview(item)[:1] == b"{" and _TYPE_ONLY.decode(item).type == "image":
+        if memoryview(item)[0] == _OPENING_BRACE and _TYPE_ONLY.decode(item).type == "image":
             return True
     return False

@@ -8,6 +8,7 @@ import anthropic.types as anthropic_types
 import pytest
 
 from loadbalancer.translation.chat_to_messages_answer import openai_to_anthropic_message
+from loadbalancer.translation import chat_to_messages_stream
 from loadbalancer.translation.chat_to_messages_stream import OpenAIStreamTranslator
 from loadbalancer.translation.tool_names import ToolNameMap, build_tool_name_map
 
@@ -125,6 +126,34 @@ def test_text_only_stream() -> None:
     assert summary(message) == [("text", "Hello", None)]
     assert message["stop_reason"] == "end_turn"
     assert message["model"] == "claude-test"
+
+
+def without_ids(value):
+    """Events with their generated message and tool_use ids left out."""
+    if isinstance(value, list):
+        return [without_ids(item) for item in value]
+    if isinstance(value, dict):
+        return {key: without_ids(item) for key, item in value.items() if key != "id"}
+    return value
+
+
+@pytest.mark.parametrize("chunks", [
+    [chunk({"content": "a"}), chunk({"content": "b"}, "stop")],
+    [chunk({"content": "a"}), chunk({"content": "b"}), chunk({"reasoning_content": "hm", "content": "c"}),
+     chunk({"content": "d"})],
+    [chunk({"content": "a"}), chunk({"content": 5}), chunk({"content": None}), chunk({"content": ""}),
+     chunk({"content": "b"})],
+    [chunk({"content": "a"}), {"choices": [{"delta": {"content": "b"}}], "usage": {"prompt_tokens": 7}}],
+    [chunk({"content": "a"}), chunk(tool_fragment(0, "shell", '{"cmd"')), chunk({"content": "b"}),
+     chunk(tool_fragment(0, None, ': "ls"}')), chunk({}, "tool_calls")],
+])
+def test_text_only_deltas_take_a_short_way_to_the_same_events(chunks: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a text block is open, a delta of text alone is appended directly: the events are the long way's."""
+    short_way = run(chunks, thinking_requested=True)
+    monkeypatch.setattr(chat_to_messages_stream, "_TEXT_ONLY", frozenset({"never a key"}))
+    long_way = run(chunks, thinking_requested=True)
+    assert without_ids(short_way) == without_ids(long_way)
+    validate_stream(short_way)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ gives the frames that end a stream cleanly when it breaks after content was sent
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -24,9 +25,8 @@ _CONTENT_EVENTS = frozenset({"content_block_start", "content_block_delta"})
 _USAGE_EVENTS = frozenset({"message_start", "message_delta"})
 
 
-@dataclass(frozen=True, slots=True)
-class OutFrame:
-    """Bytes for the client, and whether they carry content."""
+class OutFrame(NamedTuple):
+    """Bytes for the client, and whether they carry content (a named tuple: one per event sent)."""
 
     data: bytes
     content: bool

@@ -64,12 +64,14 @@ class StreamUsage:
 
     def observe_openai_chunk(self, chunk: dict) -> None:
         """Take usage and the finish reason from an OpenAI chunk (or a whole completion)."""
-        usage = _object(chunk.get("usage"))
-        self.input_tokens = _count(usage.get("prompt_tokens")) or self.input_tokens
-        self.output_tokens = _count(usage.get("completion_tokens")) or self.output_tokens
-        details = usage.get("prompt_tokens_details")  # an optional extra some servers fill oddly
-        cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
-        self.cache_read_tokens = cached or self.cache_read_tokens
+        usage = chunk.get("usage")
+        if usage is not None:  # most chunks have none (or null): nothing to take then
+            usage = _object(usage)
+            self.input_tokens = _count(usage.get("prompt_tokens")) or self.input_tokens
+            self.output_tokens = _count(usage.get("completion_tokens")) or self.output_tokens
+            details = usage.get("prompt_tokens_details")  # an optional extra some servers fill oddly
+            cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+            self.cache_read_tokens = cached or self.cache_read_tokens
         for choice in chunk.get("choices") or ():
             if isinstance(choice, dict) and _text(choice.get("finish_reason")):
                 self.stop_reason = choice["finish_reason"]

@@ -23,6 +23,9 @@ from loadbalancer.translation.chat_to_messages_answer import (
 from loadbalancer.translation.tool_names import ToolNameMap
 
 
+_TEXT_ONLY = frozenset({"content"})  # the keys of a delta that holds only text
+
+
 @dataclass
 class _PendingToolCall:
     """The fragments of one streamed tool call, gathered until the call is complete."""
@@ -79,6 +82,13 @@ class OpenAIStreamTranslator:
         if not isinstance(choice, dict):
             return events
         delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+        if delta.keys() == _TEXT_ONLY and not choice.get("finish_reason"):
+            # Nearly every chunk of an answer: one more piece of text, nothing else to look at.
+            text = delta["content"]
+            if text.__class__ is str and text and self._open_kind == "text":
+                events.append({"type": "content_block_delta", "index": self._block_count - 1,
+                               "delta": {"type": "text_delta", "text": text}})
+                return events
         reasoning = reasoning_text(delta)
         if reasoning and self._thinking_requested:
             events += self._append_to_block("thinking", reasoning)

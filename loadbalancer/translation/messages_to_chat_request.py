@@ -34,8 +34,11 @@ def anthropic_to_openai_request(
     calls, "send" on every assistant turn, "drop" never.
     """
     function_tools = [tool for tool in body.get("tools") or [] if _is_function_tool(tool)]
-    tool_names = build_tool_name_map(_tool_names_in(body, function_tools), max_tool_name_length)
-    messages = _translate_conversation(body, tool_names, reasoning_content)
+    # Each message's blocks, listed once: the tool names and the translation both read them.
+    turns = [(message.get("role"), _blocks_of(message)) for message in body.get("messages") or []
+             if isinstance(message, dict)]
+    tool_names = build_tool_name_map(_tool_names_in(turns, function_tools), max_tool_name_length)
+    messages = _translate_conversation(body.get("system"), turns, tool_names, reasoning_content)
     result: dict[str, Any] = {"model": provider_model, "messages": messages}
     _copy_sampling_fields(body, result)
     if function_tools:
@@ -59,11 +62,11 @@ def _is_function_tool(tool: Any) -> bool:
     )
 
 
-def _tool_names_in(body: dict, function_tools: list[dict]) -> list[str]:
+def _tool_names_in(turns: list[tuple[Any, list[dict]]], function_tools: list[dict]) -> list[str]:
     """Every tool name the backend will see: declared tools and calls in the history."""
     names = [tool["name"] for tool in function_tools]
-    for message in body.get("messages") or []:
-        for block in _blocks_of(message):
+    for _, blocks in turns:
+        for block in blocks:
             if block.get("type") == "tool_use" and isinstance(block.get("name"), str):
                 names.append(block["name"])
     return names
@@ -120,20 +123,18 @@ def _copy_tool_choice(
         result["parallel_tool_calls"] = False
 
 
-def _translate_conversation(body: dict, tool_names: ToolNameMap, reasoning_content: str) -> list[dict]:
+def _translate_conversation(system: Any, turns: list[tuple[Any, list[dict]]], tool_names: ToolNameMap,
+                            reasoning_content: str) -> list[dict]:
     """The OpenAI messages list: one system message, then the turns, same roles merged."""
-    system_texts = _system_texts(body.get("system"))
+    system_texts = _system_texts(system)
     translated: list[dict] = []
-    for message in body.get("messages") or []:
-        if not isinstance(message, dict):
-            continue
-        role = message.get("role")
+    for role, blocks in turns:
         if role == "system":
-            system_texts.extend(_plain_texts(_blocks_of(message)))
+            system_texts.extend(_plain_texts(blocks))
         elif role == "assistant":
-            translated.append(_translate_assistant_turn(_blocks_of(message), tool_names, reasoning_content))
+            translated.append(_translate_assistant_turn(blocks, tool_names, reasoning_content))
         elif role == "user":
-            translated.extend(_translate_user_turn(_blocks_of(message)))
+            translated.extend(_translate_user_turn(blocks))
     merged = _merge_same_role_turns([turn for turn in translated if not _is_empty_turn(turn)])
     if system_texts:
         return [{"role": "system", "content": TEXT_BLOCK_SEPARATOR.join(system_texts)}] + merged
@@ -262,9 +263,12 @@ def _translate_user_turn(blocks: list[dict]) -> list[dict]:
 def _translate_tool_result(block: dict) -> tuple[dict, list[dict]]:
     """An OpenAI tool message for a tool_result block, and the images it carried."""
     content = block.get("content")
-    inner_blocks = _blocks_of({"content": content})
-    text = TEXT_BLOCK_SEPARATOR.join(_plain_texts(inner_blocks))
-    images = [part for part in map(_image_part, inner_blocks) if part is not None]
+    if isinstance(content, str):  # the usual result: its text as it is, no blocks to look through
+        text, images = content, []
+    else:
+        inner_blocks = _blocks_of({"content": content})
+        text = TEXT_BLOCK_SEPARATOR.join(_plain_texts(inner_blocks))
+        images = [part for part in map(_image_part, inner_blocks) if part is not None]
     if not text and images:
         text = IMAGE_ONLY_TOOL_RESULT
     if block.get("is_error") is True:
