@@ -163,5 +163,11 @@ def post_worker_init(worker):
     the 99th percentile of 270 KB requests was 18-24 ms with them and 3-9 ms frozen, in the
     same A/B. Frozen, a full pass walks only what requests made since (the first
     configuration's objects stay for good, even once a reload replaced them: one set's worth).
+
+    Request-sized buffers are kept in the C heap between requests (loadbalancer/serving/
+    large_buffers.py): a 1 MB turn otherwise faulted in fresh pages, a third of its CPU.
     """
+    from loadbalancer.serving.large_buffers import keep_large_buffers_in_heap
+
+    keep_large_buffers_in_heap()
     gc.freeze()
