@@ -3,7 +3,8 @@
 A mid-session agent turn is 100 KB to 1 MB, almost all of it history the load balancer
 forwards unread: tool inputs, tool results, source code. msgspec decodes the body into the
 few structures below and steps over everything else in C without creating a Python object
-for it (270 KB: ~110 µs, against ~280 µs for orjson building it whole and walking it).
+for it. On the 270 KB bench turn the decoding takes ~115 µs, reading the kept fields ~80 µs
+(the 18 tools alone ~30), against ~290 µs for orjson building it whole and walking it.
 
 The scan reads what `client_request` reads, the same way: the values the checks compare
 (model, max_tokens, stream, each message's role and content shape, each block's type) are

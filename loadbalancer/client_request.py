@@ -25,7 +25,7 @@ from loadbalancer.body_scan import ScannedBody, scan_messages_body
 from loadbalancer.settings.records import LimitsConfig
 from loadbalancer.errors import InvalidRequest, RequestTooLarge
 
-THINKING_TYPES = frozenset({"enabled", "adaptive"})
+THINKING_TYPES = ("enabled", "adaptive")  # a tuple: a client's type may be any JSON value, even unhashable
 _NOTED_BLOCKS = ("image", "thinking", "tool_result")  # the walk looks closer at these only
 # A built body is kept for the request's life (a stream's too) only while it is small: built,
 # a 270 KB turn holds 1.6 times its size again in objects, and a thousand open streams would

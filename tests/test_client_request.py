@@ -201,13 +201,17 @@ def test_a_number_out_of_float_range_in_a_field_the_scan_steps_over_goes_to_the_
     assert refused.value.status == 400 and "not valid JSON" in refused.value.message
 
 
-def test_a_block_whose_type_is_not_a_string_is_forwarded_not_a_server_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An object as a block's type once raised TypeError (unhashable) in the walk: a 500 for a body the provider judges."""
-    raw = b'{"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": [{"type": {"a": 1}}, {"type": ["image"]}]}]}'
+@pytest.mark.parametrize("raw", [
+    b'{"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": [{"type": {"a": 1}}, {"type": ["image"]}]}]}',
+    b'{"model": "m", "max_tokens": 1, "thinking": {"type": {"a": 1}}, ' + HI + b'}',
+    b'{"model": "m", "max_tokens": 1, "thinking": {"type": ["enabled"]}, ' + HI + b'}',
+])
+def test_a_type_that_is_not_a_string_is_forwarded_not_a_server_error(raw: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An object as a block's or thinking's type once raised TypeError (unhashable): a 500 for a body the provider judges."""
     for scan_from in (0, NEVER):
         monkeypatch.setattr(client_request, "SCAN_FROM_BYTES", scan_from)
         request = parse_messages_request(raw, LIMITS)
-        assert (request.model, request.has_images) == ("m", False)
+        assert (request.model, request.has_images, request.wants_thinking) == ("m", False, False)
 
 
 def test_a_small_body_is_built_once_and_its_dict_kept_for_translations(monkeypatch: pytest.MonkeyPatch) -> None:

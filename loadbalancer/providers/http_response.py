@@ -1,11 +1,11 @@
 """Two steps of every upstream call, done with less work than the standard library does them.
 
 http.client reads an answer's headers with the email package: a feed parser, a policy
-object and a regular expression per line, then a linear search through every header for
-each lookup. A provider's headers are plain `name: value` lines; they are read here
-directly into the same `HTTPMessage`, and anything unusual (a folded line, a stray CR, a
-name that is not an HTTP token) is left to the email package, so every answer reads exactly
-as the standard library would read it.
+object and several regular expressions per line. A provider's headers are plain
+`name: value` lines; they are read here directly into the same `HTTPMessage` (whose lookups
+stay the email package's), and anything unusual (a folded line, a stray CR, a name that is
+not an HTTP token) is left to the email package, so every answer reads exactly as the
+standard library would read it.
 
 urllib3 asks, before reusing a kept-alive connection, whether the provider closed it: a
 `poll()` with no wait. Under gevent that poll is gevent's, which starts watchers on the
