@@ -35,8 +35,8 @@ def origin_of(url: str) -> str:
     return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}"
 
 
-class ProviderHTTPConnection(HTTPConnection):
-    """urllib3's connection, with the cheaper liveness check and header reading."""
+class _CheaperSteps:
+    """What a provider connection does differently from urllib3's: the liveness check and header reading."""
 
     response_class = ProviderHTTPResponse
 
@@ -45,14 +45,12 @@ class ProviderHTTPConnection(HTTPConnection):
         return self.sock is not None and not closed_by_peer(self.sock)
 
 
-class ProviderHTTPSConnection(HTTPSConnection):
-    """urllib3's TLS connection, with the cheaper liveness check and header reading."""
+class ProviderHTTPConnection(_CheaperSteps, HTTPConnection):
+    """urllib3's connection, with the cheaper steps."""
 
-    response_class = ProviderHTTPResponse
 
-    @property
-    def is_connected(self) -> bool:
-        return self.sock is not None and not closed_by_peer(self.sock)
+class ProviderHTTPSConnection(_CheaperSteps, HTTPSConnection):
+    """urllib3's TLS connection, with the cheaper steps."""
 
 
 class ProviderHTTPPool(HTTPConnectionPool):
