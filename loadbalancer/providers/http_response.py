@@ -55,14 +55,19 @@ def parse_header_lines(lines: list[bytes]) -> http.client.HTTPMessage:
     message = http.client.HTTPMessage()
     for line in lines[:-1]:
         if not _PLAIN_HEADER_LINE.match(line):
-            return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(b"".join(lines).decode("iso-8859-1"))
+            return _read_by_email_package(lines)
         name, _, value = line.decode("iso-8859-1").partition(":")
         # The email package's reading: leading blanks of the value go, trailing ones stay.
         message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
     if lines[-1] == b"":  # the answer ended inside its headers: the email package says how
-        return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(b"".join(lines).decode("iso-8859-1"))
+        return _read_by_email_package(lines)
     message.set_payload("")  # nothing after the blank line, as the email package records it
     return message
+
+
+def _read_by_email_package(lines: list[bytes]) -> http.client.HTTPMessage:
+    """http.client's own reading of a header block (its `parse_headers`, from lines already read)."""
+    return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(b"".join(lines).decode("iso-8859-1"))
 
 
 class ProviderHTTPResponse(http.client.HTTPResponse):
