@@ -169,6 +169,34 @@ def test_redis_down_serves_local_state_logs_once_then_recovers(private_redis, st
     store.close()
 
 
+class WritesDuringTheRead:
+    """A Redis client whose state read is overtaken by a write of our own, as a request can."""
+
+    def __init__(self, client, write) -> None:
+        self.client, self.write = client, write
+
+    def hgetall(self, key):
+        before_the_write = self.client.hgetall(key)
+        self.write()
+        return before_the_write
+
+
+def test_a_re_read_that_began_before_an_own_write_does_not_undo_it(private_redis) -> None:
+    from loadbalancer.routing.state.redis_link import client_factory
+    from loadbalancer.routing.state.redis_store import RedisStore
+
+    store = RedisStore(client_factory(private_redis.url), "race")
+    store.snapshot()  # opens the clients; no background thread: the test drives the re-reads
+    store._refresh(WritesDuringTheRead(store.link.background,
+                                       lambda: store.record_failure("a", "written during the read", retry_after=60)))
+    assert store.snapshot().get("a").shared.cooldown_reason == "written during the read"
+    assert store._remote_version[0] == "stale"  # so the thread's next version check re-reads
+    store._refresh(store.link.background)  # a read that began after the write carries it
+    assert isinstance(store._remote_version, int) and store._own_writes == {}
+    assert store.snapshot().get("a").shared.cooldown_reason == "written during the read"
+    store.close()
+
+
 def test_a_hung_redis_costs_one_timeout_then_nothing_until_it_answers_again(private_redis, state_log) -> None:
     from loadbalancer.routing.state.redis_link import RETRY_SECONDS, client_factory
     from loadbalancer.routing.state.redis_store import RedisStore

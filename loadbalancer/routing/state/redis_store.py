@@ -62,11 +62,14 @@ class RedisStore(StoreBase):
         self._local_generation = 0
         self._local_rates: dict[str, WindowCounts] = {}
         self._local_probes: bytes | None = None
-        self._refresh_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()  # one re-read at a time
+        self._copy_lock = threading.Lock()  # held only to swap the copy: never across a call
+        self._own_write_count = 0
+        self._own_writes: dict[str, int] = {}  # provider -> the own-write count when we wrote it
 
     # -- connection ------------------------------------------------------------------------
     def _open(self) -> None:
-        self._refresh_lock = threading.Lock()  # a fresh one in a forked child
+        self._refresh_lock, self._copy_lock = threading.Lock(), threading.Lock()  # fresh ones in a forked child
         self.link.open()
         # Registered once; each call names the client (request path or background) it runs on.
         self._scripts = {name: self.link.client.register_script(getattr(scripts, name)) for name in SCRIPT_NAMES}
@@ -81,7 +84,9 @@ class RedisStore(StoreBase):
         self.link.close()
 
     def _on_recovery(self) -> None:
-        self._remote_version = None  # force a full re-read
+        with self._copy_lock:
+            self._remote_version = None  # force a full re-read
+            self._own_writes = {}  # what Redis holds now is the truth, whatever we wrote before
 
     @property
     def is_down(self) -> bool:
@@ -117,13 +122,30 @@ class RedisStore(StoreBase):
         return None if raw is None else int(raw)
 
     def _refresh(self, client: redis.Redis) -> None:
-        """Re-read the whole state hash into the local copy."""
+        """Re-read the whole state hash into the local copy.
+
+        Requests do not wait for the read, so one may write meanwhile. What this process wrote
+        after the read began is kept over the read's older copy, and the copy is marked stale
+        so the next check re-reads. Otherwise a re-read racing a write would drop that write,
+        and if Redis went away just then the process would forget its own cooldown until Redis
+        came back.
+        """
         with self._refresh_lock:
+            started = self._own_write_count
             raw = client.hgetall(self.state_key)
-            version = int(raw[b"v"]) if b"v" in raw else None
-            states = {key[2:].decode(): self._from_remote(value)
-                      for key, value in raw.items() if key.startswith(b"p:")}
-            self._remote, self._remote_version = states, version
+            self._take_read(raw, started)
+
+    def _take_read(self, raw: dict[bytes, bytes], started: int) -> None:
+        version = int(raw[b"v"]) if b"v" in raw else None
+        states = {key[2:].decode(): self._from_remote(value)
+                  for key, value in raw.items() if key.startswith(b"p:")}
+        with self._copy_lock:
+            newer = {name: self._remote[name] for name, count in self._own_writes.items()
+                     if count > started and name in self._remote}
+            states.update(newer)
+            self._own_writes = {name: count for name, count in self._own_writes.items() if count > started}
+            self._remote = states
+            self._remote_version = ("stale", version) if newer else version
 
     def _from_remote(self, encoded: bytes) -> ProviderShared:
         """A state JSON from Redis, its times moved from the server's clock to ours."""
@@ -139,13 +161,15 @@ class RedisStore(StoreBase):
 
     def _apply_own_write(self, name: str, version: int, encoded: bytes) -> None:
         """Read-your-writes: put our own change into the copy without a re-read."""
-        states = dict(self._remote)
-        states[name] = self._from_remote(encoded)
-        self._remote = states
-        if isinstance(self._remote_version, int) and version == self._remote_version + 1:
-            self._remote_version = version  # nobody else wrote in between
-        else:
-            self._remote_version = ("stale", version)  # the thread's next check re-reads
+        state = self._from_remote(encoded)
+        with self._copy_lock:
+            self._own_write_count += 1
+            self._own_writes[name] = self._own_write_count
+            self._remote = {**self._remote, name: state}
+            if isinstance(self._remote_version, int) and version == self._remote_version + 1:
+                self._remote_version = version  # nobody else wrote in between
+            else:
+                self._remote_version = ("stale", version)  # the thread's next check re-reads
 
     def _set_local(self, name: str, state: ProviderShared) -> None:
         local = dict(self._local)
