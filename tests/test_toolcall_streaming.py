@@ -130,6 +130,16 @@ def test_call_in_a_section_never_closed_ends_the_reasoning() -> None:
     assert closed == [ReasoningSegment("I need a listing.\n" + call), TextSegment("Done.")]
 
 
+@pytest.mark.parametrize("cut", range(len("<think>Weather:\n"), len("<think>Weather:\nfunctools[")))
+def test_a_call_word_cut_by_a_delta_inside_open_reasoning_still_ends_it(cut: int) -> None:
+    text = '<think>Weather:\nfunctools[{"name": "get_weather", "arguments": {"city": "Oslo"}}]'
+    parser = StreamingToolCallParser(ALL_TOOLS)
+    segments = parser.feed(text[:cut]) + parser.feed(text[cut:]) + parser.finish()
+    assert segments == parse_tool_calls(text, ALL_TOOLS)
+    assert segments[0] == ReasoningSegment("Weather:\n")
+    assert isinstance(segments[1], ToolCall) and segments[1].input == {"city": "Oslo"}
+
+
 def test_unknown_mode_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown tool-call format"):
         StreamingToolCallParser(ALL_TOOLS, mode="xml")

@@ -258,7 +258,9 @@ class StreamingToolCallParser:
                 return True
             held.search_from = len(buffer) - keep
             return False
-        region_end = len(buffer) - keep
+        # a call may begin with a word cut by the delta's end ("funct|ools[...]"): that end waits too
+        region_end = len(buffer) - (0 if final else max(keep, self._table.partial_tail(buffer, self._pos,
+                                                                                          state.line_start)))
         trigger = self._table.next_trigger(buffer, self._pos, region_end, state.line_start)
         if trigger is None:
             self._emit_reasoning(region_end)

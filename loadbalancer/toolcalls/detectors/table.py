@@ -113,9 +113,9 @@ class DetectorTable:
         found = self.next_trigger(text, start, len(text), line_start)
         if found is not None:
             return found
-        return len(text) if final else len(text) - self._partial_tail(text, start, line_start)
+        return len(text) if final else len(text) - self.partial_tail(text, start, line_start)
 
-    def _partial_tail(self, text: str, start: int, line_start: bool) -> int:
+    def partial_tail(self, text: str, start: int, line_start: bool) -> int:
         """Length of an end of text that could grow into a word marker or a tool call line."""
         longest = 0
         for word in self._words:
