@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pytest
+from hypothesis import settings
 
 from support.fake_backend import FakeBackend, closed_port
 from support.lb_process import LoadBalancerProcess, anthropic_provider, providers_config
@@ -16,6 +17,12 @@ from support.redis_server import RedisServer
 # botocore's credential chain ends at the EC2 instance metadata service (169.254.169.254):
 # no test may reach for it, in this process or in the gunicorn processes it starts.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+# A developer's run draws new hypothesis examples every time, to find what no one thought of;
+# CI (HYPOTHESIS_PROFILE=ci, set by .ci/run) draws the same ones on every clone, so whether a
+# commit lands depends on the commit, not on the draw.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
