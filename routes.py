@@ -168,7 +168,7 @@ def messages() -> Response:
     """The Anthropic Messages API (stream or not, decided by the body)."""
     record = _record()
     _authenticate(record)
-    parsed = parse_messages_request(_read_body(), runtime().config.limits)
+    parsed = parse_messages_request(_read_body(), runtime().config.limits, builds_body=runtime().builds_body_for)
     record.model, record.stream = parsed.model, parsed.stream
     return _send(forward_to_provider(runtime(), parsed, request.headers, record), record)
 
@@ -178,7 +178,8 @@ def count_tokens() -> Response:
     """Token counting, answered by a provider that serves the model."""
     record = _record()
     _authenticate(record)
-    parsed = parse_messages_request(_read_body(), runtime().config.limits, count_tokens=True)
+    parsed = parse_messages_request(_read_body(), runtime().config.limits, count_tokens=True,
+                                    builds_body=runtime().builds_body_for)
     record.model = parsed.model
     serving = runtime().balancer.serving(parsed.model)
     if serving and not any(runtime().providers[provider.name].counts_tokens for provider in serving):

@@ -23,6 +23,7 @@ goes to the provider as written, like every field the load balancer does not rea
 
 from __future__ import annotations
 
+import re
 from typing import Any, Union
 
 import msgspec
@@ -31,6 +32,8 @@ import orjson
 NOT_SENT = msgspec.Raw(b"null")  # a field the body does not have reads as JSON null
 _OPENING_BRACKET, _OPENING_BRACE = ord("["), ord("{")
 _JSON_SYNTAX_ERRORS = (msgspec.DecodeError, orjson.JSONDecodeError)
+# Claude Code (and every client that writes the model first) opens its body this way.
+_MODEL_AT_HEAD = re.compile(rb'\s*\{\s*"model"\s*:\s*"([^"\\]{1,256})"')
 
 
 class _Block(msgspec.Struct):
@@ -138,3 +141,19 @@ def _holds_image(tool_result_content: msgspec.Raw) -> bool:
         if memoryview(item)[0] == _OPENING_BRACE and _TYPE_ONLY.decode(item).type == "image":
             return True
     return False
+
+
+def model_at_head(raw: bytes) -> str | None:
+    """The model named by a body that begins with it, read without reading the rest; else None.
+
+    Only a hint for choosing how to read the body (both readings give the same request): a
+    body that names its model later, or twice, or with escapes, gives None or a wrong hint,
+    which costs time and never changes a result.
+    """
+    found = _MODEL_AT_HEAD.match(raw)
+    if found is None:
+        return None
+    try:
+        return found.group(1).decode()
+    except UnicodeDecodeError:
+        return None

@@ -9,7 +9,9 @@ A Messages body is read once. Below `SCAN_FROM_BYTES` orjson builds it whole
 `MessagesRequest.body`) and one walk takes the fields, checks them and notes what the
 routing needs (images, unsigned thinking, the conversation's first turn). A larger body is
 scanned (`body_scan`): only those fields are built, and the history is stepped over. A
-body the scan cannot read takes the orjson path, whose checks say what is wrong.
+body the scan cannot read takes the orjson path, whose checks say what is wrong. A large
+body whose providers will build it anyway (they translate it) is built at once instead:
+scanning it first would read it twice.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import orjson
 
-from loadbalancer.body_scan import ScannedBody, scan_messages_body
+from loadbalancer.body_scan import ScannedBody, model_at_head, scan_messages_body
 from loadbalancer.settings.records import LimitsConfig
 from loadbalancer.errors import InvalidRequest, RequestTooLarge
 
@@ -101,22 +103,32 @@ def _loads_object(raw: bytes) -> dict:
 
 
 def parse_messages_request(raw: bytes, limits: LimitsConfig, *, count_tokens: bool = False,
-                           decoded: dict | None = None) -> MessagesRequest:
+                           decoded: dict | None = None,
+                           builds_body: Callable[[str], bool] | None = None) -> MessagesRequest:
     """Validate a Messages body; count_tokens bodies need no max_tokens.
 
     :param decoded: the body as a dict, when the caller built it already (a front door).
+    :param builds_body: whether the providers of a model will build the whole body (they
+        translate it). A large body that names such a model at its head is then built now,
+        once, not scanned now and built again later (on the 270 KB turn: 250 µs, not 420).
     """
     if decoded is not None:
         return _read_fields(decoded, raw, limits, count_tokens, decoded)
     _check_size(raw, limits)
-    if len(raw) >= SCAN_FROM_BYTES:
+    small = len(raw) < SCAN_FROM_BYTES
+    built_later = not small and builds_body is not None and _names_a_model_built_later(raw, builds_body)
+    if not small and not built_later:
         scanned = scan_messages_body(raw)
         if scanned is not None and _passes_checks(scanned, limits, count_tokens):
             walk = _MessagesWalk(scanned.has_images, scanned.has_unsigned_thinking, scanned.first_user)
             return _request_from(raw, scanned.fields, walk, count_tokens, None)
     body = _loads_object(raw)
-    return _read_fields(body, raw, limits, count_tokens,
-                        body if len(raw) < SCAN_FROM_BYTES else None)
+    return _read_fields(body, raw, limits, count_tokens, body if small or built_later else None)
+
+
+def _names_a_model_built_later(raw: bytes, builds_body: Callable[[str], bool]) -> bool:
+    model = model_at_head(raw)
+    return model is not None and builds_body(model)
 
 
 def _check_size(raw: bytes, limits: LimitsConfig) -> None:

@@ -81,6 +81,11 @@ class Runtime:
         scrubber = SecretScrubber(_secret_source(config, providers, retired))
         return cls(config, balancer, clients, providers, store, scrubber)
 
+    def builds_body_for(self, model: str) -> bool:
+        """Whether every provider serving `model` builds the body whole (so read it whole at once)."""
+        serving = self.balancer.serving(model)
+        return bool(serving) and all(self.providers[provider.name].builds_body_for(model) for provider in serving)
+
     def own_secret_values(self) -> Iterator[str]:
         """Every secret of this configuration as it is now (not those of the one it replaced)."""
         return configured_secrets(self.config, self.providers)

@@ -235,3 +235,62 @@ def test_a_body_from_the_threshold_on_is_scanned_not_built(monkeypatch: pytest.M
     assert request.has_images and request.affinity_fields["messages"] == [{"role": "user", "content": [{"text": "hi"}]}]
     assert request.affinity_fields["system"] == padding
     assert request.body == body  # built when a translation asks, and not kept for the request's life
+
+
+def large_turn(model: str = "open-model", *, model_first: bool = True) -> bytes:
+    padding = "x" * REAL_THRESHOLD
+    fields = {"max_tokens": 100, "system": padding,
+              "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                           {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "read",
+                                                              "input": {"p": padding}}]},
+                           {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]}]}
+    body = {"model": model, **fields} if model_first else {**fields, "model": model}
+    return json.dumps(body).encode()
+
+
+def read_counting_builds(raw: bytes, builds_body, monkeypatch: pytest.MonkeyPatch) -> tuple[MessagesRequest, list]:
+    """The request, and which readings ran: "scan" and, each time orjson built the whole body, "built"."""
+    monkeypatch.setattr(client_request, "SCAN_FROM_BYTES", REAL_THRESHOLD)
+    readings, real_scan, real_loads = [], client_request.scan_messages_body, client_request.orjson.loads
+    monkeypatch.setattr(client_request, "scan_messages_body", lambda raw: readings.append("scan") or real_scan(raw))
+    monkeypatch.setattr(client_request.orjson, "loads",
+                        lambda data: (readings.append("built") if data is raw else None) or real_loads(data))
+    request = parse_messages_request(raw, LimitsConfig(max_body_bytes=4 * REAL_THRESHOLD), builds_body=builds_body)
+    request.body  # what a translation does
+    return request, readings
+
+
+@pytest.mark.parametrize("model_first, builds, readings", [
+    (True, True, ["built"]),            # its providers translate: built once, kept
+    (True, False, ["scan", "built"]),   # passthrough providers: scanned (built only if one asks)
+    (False, True, ["scan", "built"]),   # the model is not at the head: no hint, scanned
+])
+def test_a_large_body_is_built_at_once_when_its_providers_build_it_anyway(
+        model_first: bool, builds: bool, readings: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = large_turn(model_first=model_first)
+    asked = []
+    request, done = read_counting_builds(raw, lambda model: asked.append(model) or builds, monkeypatch)
+    assert done == readings and asked == (["open-model"] if model_first else [])
+    assert request.body == json.loads(raw) and request.model == "open-model"
+    scanned = parse_messages_request(raw, LimitsConfig(max_body_bytes=4 * REAL_THRESHOLD))
+    assert outcome(lambda: request) == outcome(lambda: scanned)
+
+
+def test_a_wrong_model_hint_changes_how_the_body_is_read_never_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last "model" key wins in JSON as orjson reads it; the hint sees the first one."""
+    raw = large_turn("translated")[:-1] + b', "model": "passthrough"}'
+    request, done = read_counting_builds(raw, lambda model: model == "translated", monkeypatch)
+    assert done == ["built"] and request.model == "passthrough"
+
+
+@pytest.mark.parametrize("raw, model", [
+    (b'{"model":"claude-opus-4","messages":[]}', "claude-opus-4"),
+    (b' \n{ "model" : "qwen3/coder:30b", "x": 1}', "qwen3/coder:30b"),
+    ('{"model": "modèle", "x": 1}'.encode(), "modèle"),
+    (b'{"model": "a\\"b", "x": 1}', None),        # escapes: no hint (the reading decides)
+    (b'{"max_tokens": 1, "model": "m"}', None),   # not at the head
+    (b'{"model": 5}', None), (b'{"model": ""}', None), (b'{"model": "\xff"}', None), (b"", None),
+])
+def test_the_model_hint_is_read_only_from_the_head_of_the_body(raw: bytes, model: str | None) -> None:
+    from loadbalancer.body_scan import model_at_head
+    assert model_at_head(raw) == model

@@ -7,6 +7,7 @@ it should call. Streams are left to the integration tests (the stream reader use
 from __future__ import annotations
 
 import collections
+import json
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -103,6 +104,41 @@ def test_an_openai_provider_gets_a_bearer_key_and_an_openai_body(make_client: Ca
     assert response.get_json()["content"] == [{"type": "text", "text": "Hello"}]
     sent = mock.calls[0].request
     assert b"thinking" not in sent.body and "x-api-key" not in sent.headers
+
+
+def test_a_large_turn_for_a_translating_provider_is_translated_whole(make_client: Callable[..., Any],
+                                                                     mock: responses.RequestsMock) -> None:
+    """From 64 KB the body is read whole at once when its model goes only to translating providers."""
+    client = make_client(openai_provider("primary", URLS["primary"], models={"claude-*": "gpt-big"}))
+    mock.post(URLS["primary"] + "/chat/completions", json=COMPLETION)
+    source = "def f():\n    return 1\n" * 4000  # ~92 KB of tool result
+    history = [{"role": "user", "content": "read it"},
+               {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "read", "input": {"p": "f.py"}}]},
+               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": source}]}]
+    response = client.post("/v1/messages", json={**BODY, "messages": history})
+    assert response.status_code == 200
+    sent = json.loads(mock.calls[0].request.body)
+    assert sent["model"] == "gpt-big"
+    assert [message["role"] for message in sent["messages"]] == ["user", "assistant", "tool"]
+    assert sent["messages"][2] == {"role": "tool", "tool_call_id": "t1", "content": source}
+
+
+def test_the_body_is_read_whole_at_once_only_for_a_model_every_provider_of_which_builds_it(
+        providers_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from config import load_config
+    from loadbalancer.runtime import Runtime
+
+    config = providers_config(
+        anthropic_provider("native", URLS["primary"], models={"claude-x": "claude-x", "alias": "claude-real"}),
+        openai_provider("open", URLS["secondary"], models={"qwen": "qwen3-coder", "claude-x": "gpt"}),
+        anthropic_provider("off", URLS["tertiary"], api_key="${LB_TEST_UNSET_KEY}", models={"only-off": "m"}))
+    monkeypatch.delenv("LB_TEST_UNSET_KEY", raising=False)  # disabled: its key is not set
+    runtime = Runtime.build(load_config(str(providers_file(config))))
+    assert runtime.builds_body_for("qwen")           # translated by its only provider
+    assert runtime.builds_body_for("alias")          # renamed: the body is rebuilt with the new name
+    assert not runtime.builds_body_for("claude-x")   # one provider forwards the client's bytes
+    assert not runtime.builds_body_for("nobody") and not runtime.builds_body_for("only-off")
+    runtime.store.close()
 
 
 def test_an_anthropic_provider_never_gets_unsigned_thinking(make_client: Callable[..., Any],

@@ -65,6 +65,10 @@ class AnthropicProvider(Provider):
         return UpstreamRequest(self.count_tokens_url(), anthropic_headers(self.config, client_headers, False),
                                self._body(request))
 
+    def builds_body_for(self, model: str) -> bool:
+        """Only a renamed model is written into a built body (see `_body`)."""
+        return (self.config.model_for(model) or model) != model
+
     def _body(self, request: MessagesRequest) -> bytes:
         provider_model = self.config.model_for(request.model) or request.model
         unsigned = request.has_unsigned_thinking

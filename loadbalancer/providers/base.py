@@ -118,6 +118,11 @@ class Provider(ABC):
         """A 2xx token-counting answer as Anthropic's `{"input_tokens": N}`."""
         return body
 
+    def builds_body_for(self, model: str) -> bool:
+        """Whether a Messages body for `model` is built whole here (translated or re-wrapped),
+        rather than forwarded as the client's bytes; it decides only how the body is read."""
+        return True
+
     def answers_in_client_dialect(self, request: MessagesRequest) -> bool:
         """Whether the provider's answer goes to the client as it is (no translation at all)."""
         return False
