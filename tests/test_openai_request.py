@@ -87,6 +87,28 @@ def test_tool_use_and_tool_results_keep_openai_order() -> None:
     ]
 
 
+def test_blocks_in_any_order_keep_their_order_within_each_part_of_the_translation() -> None:
+    """Texts and calls keep their order, thinking goes apart, tool messages come first, result images lead."""
+    doc = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "doc"}}
+    messages = [
+        user(text("go")),
+        {"role": "assistant", "content": [
+            text("first"), {"type": "tool_use", "id": "t1", "name": "read_file", "input": {"file_path": "a"}},
+            {"type": "thinking", "thinking": "why", "signature": "s"}, text(""), doc,
+            {"type": "tool_use", "id": "t2", "name": "read_file", "input": {}}, text("last")]},
+        user(text("see"), PNG, {"type": "tool_result", "tool_use_id": "t1", "content": [text("A"), PNG]}, doc,
+             {"type": "tool_result", "tool_use_id": "t2", "content": "B"}, {"type": "text", "text": 7}),
+    ]
+    call = {"type": "function", "function": {"name": "read_file", "arguments": '{"file_path":"a"}'}}
+    assert translate(messages, tools=[READ_TOOL])["messages"][1:] == [
+        {"role": "assistant", "content": "first\n\ndoc\n\nlast", "reasoning_content": "why", "tool_calls": [
+            {"id": "t1", **call}, {"id": "t2", "type": "function", "function": {"name": "read_file", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": "A"},
+        {"role": "tool", "tool_call_id": "t2", "content": "B"},
+        {"role": "user", "content": [PNG_PART, {"type": "text", "text": "see"}, PNG_PART, {"type": "text", "text": "doc"}]},
+    ]
+
+
 @pytest.mark.parametrize(
     ("content", "expected_tool_content", "expected_user"),
     [

@@ -134,7 +134,7 @@ def _translate_conversation(system: Any, turns: list[tuple[Any, list[dict]]], to
         elif role == "assistant":
             translated.append(_translate_assistant_turn(blocks, tool_names, reasoning_content))
         elif role == "user":
-            translated.extend(_translate_user_turn(blocks))
+            _translate_user_turn(blocks, translated)
     merged = _merge_same_role_turns([turn for turn in translated if not _is_empty_turn(turn)])
     if system_texts:
         return [{"role": "system", "content": TEXT_BLOCK_SEPARATOR.join(system_texts)}] + merged
@@ -191,43 +191,38 @@ def _image_part(block: dict) -> dict | None:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def _content_parts(blocks: list[dict]) -> list[dict]:
-    """OpenAI content parts (text and images) for text, document and image blocks."""
-    parts: list[dict] = []
-    for block in blocks:
-        text = _block_text(block)
-        image = _image_part(block)
-        if text:
-            parts.append({"type": "text", "text": text})
-        elif image is not None:
-            parts.append(image)
-    return parts
-
-
 def _translate_assistant_turn(blocks: list[dict], tool_names: ToolNameMap, reasoning_content: str) -> dict:
-    """One OpenAI assistant message: the text, the tool calls, and the thinking as the mode says."""
-    texts = _plain_texts(blocks)
-    tool_calls = [
-        {
-            "id": block.get("id") or "",
-            "type": "function",
-            "function": {
+    """One OpenAI assistant message: the text, the tool calls, and the thinking as the mode says.
+
+    One pass over the blocks (a long history has hundreds of turns): texts and tool calls
+    keep their order, thinking is gathered apart.
+    """
+    texts: list[str] = []
+    tool_calls: list[dict] = []
+    thoughts: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "text":
+            text = block.get("text")
+            if text and isinstance(text, str):
+                texts.append(text)
+        elif kind == "tool_use":
+            tool_calls.append({"id": block.get("id") or "", "type": "function", "function": {
                 "name": tool_names.backend_name(block.get("name") or ""),
-                "arguments": _arguments_json(block.get("input")),
-            },
-        }
-        for block in blocks
-        if block.get("type") == "tool_use"
-    ]
-    turn: dict[str, Any] = {
-        "role": "assistant",
-        "content": TEXT_BLOCK_SEPARATOR.join(texts) if texts else None,
-    }
+                "arguments": _arguments_json(block.get("input"))}})
+        elif kind == "thinking":
+            thinking = block.get("thinking")
+            if thinking and isinstance(thinking, str):
+                thoughts.append(thinking)
+        elif kind == "document":
+            text = _block_text(block)
+            if text:
+                texts.append(text)
+    turn: dict[str, Any] = {"role": "assistant", "content": TEXT_BLOCK_SEPARATOR.join(texts) if texts else None}
     if tool_calls:
         turn["tool_calls"] = tool_calls
-    reasoning = _reasoning_text(blocks)
-    if reasoning and (reasoning_content == "send" or (reasoning_content == "auto" and tool_calls)):
-        turn["reasoning_content"] = reasoning
+    if thoughts and (reasoning_content == "send" or (reasoning_content == "auto" and tool_calls)):
+        turn["reasoning_content"] = TEXT_BLOCK_SEPARATOR.join(thoughts)
     return turn
 
 
@@ -239,25 +234,35 @@ def _arguments_json(arguments: Any) -> str:
         return json.dumps(arguments or {}, ensure_ascii=False)
 
 
-def _reasoning_text(blocks: list[dict]) -> str:
-    """The text of a turn's thinking blocks; signatures and redacted thinking never leave Anthropic."""
-    texts = [block["thinking"] for block in blocks
-             if block.get("type") == "thinking" and isinstance(block.get("thinking"), str) and block["thinking"]]
-    return TEXT_BLOCK_SEPARATOR.join(texts)
+def _translate_user_turn(blocks: list[dict], translated: list[dict]) -> None:
+    """Tool messages for the tool results first (OpenAI's order), then one user message.
 
-
-def _translate_user_turn(blocks: list[dict]) -> list[dict]:
-    """Tool messages for the tool results first (OpenAI's order), then one user message."""
-    tool_messages: list[dict] = []
+    One pass over the blocks; a turn of tool results only adds no user message (it would be
+    empty, and empty turns are dropped).
+    """
     result_images: list[dict] = []
+    parts: list[dict] = []
     for block in blocks:
-        if block.get("type") == "tool_result":
+        kind = block.get("type")
+        if kind == "tool_result":
             message, images = _translate_tool_result(block)
-            tool_messages.append(message)
+            translated.append(message)
             result_images.extend(images)
-    other_blocks = [block for block in blocks if block.get("type") != "tool_result"]
-    parts = result_images + _content_parts(other_blocks)
-    return tool_messages + [{"role": "user", "content": _collapse_parts(parts)}]
+        elif kind == "text":
+            text = block.get("text")
+            if text and isinstance(text, str):
+                parts.append({"type": "text", "text": text})
+        else:
+            text = _block_text(block)
+            image = None if text else _image_part(block)
+            if text:
+                parts.append({"type": "text", "text": text})
+            elif image is not None:
+                parts.append(image)
+    if result_images:
+        parts = result_images + parts
+    if parts:
+        translated.append({"role": "user", "content": _collapse_parts(parts)})
 
 
 def _translate_tool_result(block: dict) -> tuple[dict, list[dict]]:
