@@ -197,6 +197,23 @@ def test_a_re_read_that_began_before_an_own_write_does_not_undo_it(private_redis
     store.close()
 
 
+def test_every_stale_copy_is_a_new_version_so_the_snapshot_shows_each_own_write(private_redis) -> None:
+    from loadbalancer.routing.state.redis_link import client_factory
+    from loadbalancer.routing.state.redis_store import RedisStore
+
+    ours, other = (RedisStore(client_factory(private_redis.url), "stale") for _ in range(2))
+    ours.snapshot()
+    other.record_failure("b", "another instance wrote first")
+    ours.record_failure("a", "ours, after it")  # not the next version we knew of: the copy is stale
+    assert ours.snapshot().get("a").shared.cooldown_reason == "ours, after it"
+    # A re-read of that same Redis version, overtaken by another write of ours, is stale again.
+    ours._refresh(WritesDuringTheRead(ours.link.background, lambda: ours.record_failure("c", "during the read")))
+    snapshot = ours.snapshot()
+    assert [snapshot.get(name).shared.cooldown_reason for name in "abc"] == [
+        "ours, after it", "another instance wrote first", "during the read"]
+    ours.close(), other.close()
+
+
 def test_a_hung_redis_costs_one_timeout_then_nothing_until_it_answers_again(private_redis, state_log) -> None:
     from loadbalancer.routing.state.redis_link import RETRY_SECONDS, client_factory
     from loadbalancer.routing.state.redis_store import RedisStore

@@ -15,6 +15,7 @@ windows, one trial per process, and every process may probe.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import threading
 import time
@@ -65,6 +66,7 @@ class RedisStore(StoreBase):
         self._refresh_lock = threading.Lock()  # one re-read at a time
         self._copy_lock = threading.Lock()  # held only to swap the copy: never across a call
         self._own_write_count = 0
+        self._stale_marks = itertools.count()
         self._own_writes: dict[str, int] = {}  # provider -> the own-write count when we wrote it
 
     # -- connection ------------------------------------------------------------------------
@@ -145,7 +147,7 @@ class RedisStore(StoreBase):
             states.update(newer)
             self._own_writes = {name: count for name, count in self._own_writes.items() if count > started}
             self._remote = states
-            self._remote_version = ("stale", version) if newer else version
+            self._remote_version = self._stale(version) if newer else version
 
     def _from_remote(self, encoded: bytes) -> ProviderShared:
         """A state JSON from Redis, its times moved from the server's clock to ours."""
@@ -169,7 +171,12 @@ class RedisStore(StoreBase):
             if isinstance(self._remote_version, int) and version == self._remote_version + 1:
                 self._remote_version = version  # nobody else wrote in between
             else:
-                self._remote_version = ("stale", version)  # the thread's next check re-reads
+                self._remote_version = self._stale(version)  # the thread's next check re-reads
+
+    def _stale(self, version: int | None) -> tuple:
+        """A version for a copy Redis does not hold as it is: never equal to Redis's own, nor to an
+        earlier stale one, so the snapshot is rebuilt and the thread's next check re-reads."""
+        return ("stale", version, next(self._stale_marks))
 
     def _set_local(self, name: str, state: ProviderShared) -> None:
         local = dict(self._local)
