@@ -186,9 +186,10 @@ class _OpenAIChunks(StreamPipeline):
             raise UpstreamErrorEvent(self.provider, {"type": "api_error",
                                                      "message": str(error.get("message", "error"))},
                                      frame.raw)
-        if any(isinstance(choice, dict) and choice.get("finish_reason")
-               for choice in chunk.get("choices") or ()):
-            self._saw_finish_reason = True
+        if not self._saw_finish_reason:
+            for choice in chunk.get("choices") or ():
+                if isinstance(choice, dict) and choice.get("finish_reason"):
+                    self._saw_finish_reason = True
         self.usage.observe_openai_chunk(chunk)
         return chunk
 

@@ -205,6 +205,8 @@ class ToolCallStreamRewriter:
         return []
 
     def _emit(self, segments: list[Segment]) -> list[dict]:
+        if not segments:
+            return []  # the parser holds the text back (most deltas while it waits to decide)
         events: list[dict] = []
         for segment in accepted_segments(segments, self.stats):
             if isinstance(segment, TextSegment):
