@@ -294,3 +294,36 @@ def test_a_wrong_model_hint_changes_how_the_body_is_read_never_the_request(monke
 def test_the_model_hint_is_read_only_from_the_head_of_the_body(raw: bytes, model: str | None) -> None:
     from loadbalancer.body_scan import model_at_head
     assert model_at_head(raw) == model
+
+
+def decodes(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@SETTINGS
+@given(pieces=st.lists(st.one_of(st.text(max_size=6).map(str.encode), st.binary(max_size=3),
+                                 st.sampled_from(["é", "—", "🚀", "\udc80"]).map(
+                                     lambda char: char.encode("utf-8", "surrogatepass"))), max_size=12),
+       cut=st.integers(min_value=0, max_value=3), piece_bytes=st.integers(min_value=1, max_value=9))
+def test_the_utf8_check_by_pieces_agrees_with_decoding_the_whole(pieces: list, cut: int, piece_bytes: int) -> None:
+    """Sequences cut by a piece's end, cut at the body's end, stray continuation bytes, surrogates."""
+    from loadbalancer.body_scan import is_utf8
+    raw = b"".join(pieces)
+    raw = raw[:len(raw) - cut] if cut < len(raw) else raw
+    assert is_utf8(raw, piece_bytes) == decodes(raw)
+
+
+@pytest.mark.parametrize("raw, valid", [
+    ("abc".encode() + "é".encode() + b"def", True),
+    ("ab".encode() + "🚀".encode()[:2] + b"cdef" + "🚀".encode()[2:], False),  # a sequence interrupted by ASCII
+    (b"abcd" + "🚀".encode()[:3], False),                                      # cut at the very end
+    (b"abcd" + b"\x80" + b"efgh", False),
+])
+def test_the_utf8_check_sees_sequences_across_and_between_pieces(raw: bytes, valid: bool) -> None:
+    from loadbalancer.body_scan import is_utf8
+    for piece_bytes in (1, 2, 3, 4, 5, 1024):
+        assert is_utf8(raw, piece_bytes) is valid == decodes(raw)
