@@ -235,7 +235,7 @@ def _arguments_json(arguments: Any) -> str:
 
 
 def _translate_user_turn(blocks: list[dict], translated: list[dict]) -> None:
-    """Tool messages for the tool results first (OpenAI's order), then one user message.
+    """Append to `translated` the turn's tool messages first (OpenAI's order), then one user message.
 
     One pass over the blocks; a turn of tool results only adds no user message (it would be
     empty, and empty turns are dropped).
