@@ -135,7 +135,7 @@ def _translate_conversation(system: Any, turns: list[tuple[Any, list[dict]]], to
             translated.append(_translate_assistant_turn(blocks, tool_names, reasoning_content))
         elif role == "user":
             _translate_user_turn(blocks, translated)
-    merged = _merge_same_role_turns([turn for turn in translated if not _is_empty_turn(turn)])
+    merged = _merge_same_role_turns(translated)
     if system_texts:
         return [{"role": "system", "content": TEXT_BLOCK_SEPARATOR.join(system_texts)}] + merged
     return merged
@@ -297,12 +297,15 @@ def _is_empty_turn(turn: dict) -> bool:
 
 
 def _merge_same_role_turns(turns: list[dict]) -> list[dict]:
-    """Merge consecutive user (or assistant) turns: several chat templates reject them."""
+    """Drop empty turns and merge consecutive user (or assistant) ones: several chat templates
+    reject them. The turns are this translation's own dicts, so merging changes them in place."""
     merged: list[dict] = []
     for turn in turns:
+        if _is_empty_turn(turn):
+            continue
         previous = merged[-1] if merged else None
         if previous is None or turn["role"] == "tool" or previous["role"] != turn["role"]:
-            merged.append(dict(turn))
+            merged.append(turn)
             continue
         previous["content"] = _merge_content(previous.get("content"), turn.get("content"))
         if turn.get("tool_calls"):
