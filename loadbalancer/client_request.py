@@ -29,10 +29,11 @@ from loadbalancer.errors import InvalidRequest, RequestTooLarge
 
 THINKING_TYPES = ("enabled", "adaptive")  # a tuple: a client's type may be any JSON value, even unhashable
 _NOTED_BLOCKS = ("image", "thinking", "tool_result")  # the walk looks closer at these only
-# A built body is kept for the request's life (a stream's too) only while it is small: built,
-# a 270 KB turn holds 1.6 times its size again in objects, and a thousand open streams would
-# hold that many. Bodies from this size on are scanned, and built only by the translations
-# that need them (below it, building is as fast as scanning: 1.3 KB, 5 µs).
+# Built, a 270 KB turn holds 1.6 times its size again in objects, for the request's life (a
+# stream's too), and a thousand open streams would hold that many. So bodies from this size on
+# are scanned, and a body forwarded as the client sent it is never built; one its providers
+# translate is built once (at once when its model says so, else when the translation asks) and
+# kept while the request runs. Below this size building is as fast as scanning (1.3 KB, 5 µs).
 SCAN_FROM_BYTES = 64 * 1024
 
 

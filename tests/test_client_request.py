@@ -234,7 +234,7 @@ def test_a_body_from_the_threshold_on_is_scanned_not_built(monkeypatch: pytest.M
     assert calls == [] and request.decoded is None and "body" not in vars(request)
     assert request.has_images and request.affinity_fields["messages"] == [{"role": "user", "content": [{"text": "hi"}]}]
     assert request.affinity_fields["system"] == padding
-    assert request.body == body  # built when a translation asks, and not kept for the request's life
+    assert request.body == body  # built only when a translation asks
 
 
 def large_turn(model: str = "open-model", *, model_first: bool = True) -> bytes:

@@ -252,13 +252,10 @@ def _translate_user_turn(blocks: list[dict], translated: list[dict]) -> None:
             text = block.get("text")
             if text and isinstance(text, str):
                 parts.append({"type": "text", "text": text})
-        else:
-            text = _block_text(block)
-            image = None if text else _image_part(block)
-            if text:
-                parts.append({"type": "text", "text": text})
-            elif image is not None:
-                parts.append(image)
+        elif text := _block_text(block):  # a document
+            parts.append({"type": "text", "text": text})
+        elif (image := _image_part(block)) is not None:
+            parts.append(image)
     if result_images:
         parts = result_images + parts
     if parts:
