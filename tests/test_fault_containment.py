@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import resource
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +30,7 @@ CHAT_BODY = {"model": "claude-test-1", "messages": [{"role": "user", "content": 
 ROUTING = {"affinity": False, "cooldown": 60, "max_cooldown": 60, "wait_for_cooldown": 0}
 TIMEOUT = {"connect": 2, "read": 10, "idle": 5}
 ONE_MIB = 1024 * 1024
+STANDARD_STREAMS = 3  # descriptors 0-2: a soft limit of 3 leaves no number free for a new one
 
 
 @pytest.fixture
@@ -315,9 +315,11 @@ def test_metrics_that_cannot_be_written_do_not_fail_the_request(
 
 def test_a_gunicorn_worker_out_of_file_descriptors_answers_503_and_blames_no_provider(
         fake_backend, lb: Callable[..., LoadBalancerProcess]) -> None:
-    # The worker's soft limit is lowered to the descriptors it holds, with the client's
+    # The worker's soft limit is lowered below every descriptor it holds, with the client's
     # connection already open: the connection to the provider (and the metrics files) fail
-    # with EMFILE, as under systemd's default LimitNOFILE with many open streams.
+    # with EMFILE, as under systemd's default LimitNOFILE with many open streams. (A limit of
+    # the count it holds would not do: a new descriptor takes the lowest free number, and a
+    # file the worker closes meanwhile leaves one below that count.)
     backend = fake_backend()
     service = lb(providers_config(anthropic_provider("primary", backend.url)), workers=1)
     children = Path(f"/proc/{service.pid}/task/{service.pid}/children")
@@ -327,7 +329,7 @@ def test_a_gunicorn_worker_out_of_file_descriptors_answers_503_and_blames_no_pro
     session = requests.Session()
     assert session.get(f"{service.url}/health", timeout=5).status_code == 200
     soft, hard = resource.prlimit(worker, resource.RLIMIT_NOFILE)
-    resource.prlimit(worker, resource.RLIMIT_NOFILE, (len(os.listdir(f"/proc/{worker}/fd")), hard))
+    resource.prlimit(worker, resource.RLIMIT_NOFILE, (STANDARD_STREAMS, hard))  # descriptors held stay open
     try:
         response = session.post(f"{service.url}/v1/messages", json=BODY, timeout=10)
     finally:
