@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loadbalancer import client_request
+from loadbalancer import body_scan, client_request
 from loadbalancer.client_request import MessagesRequest, parse_messages_request
 from loadbalancer.errors import LoadBalancerError
 from loadbalancer.routing.affinity import affinity_key_for
@@ -62,13 +62,16 @@ valid_bodies = st.fixed_dictionaries(
     optional={"temperature": json_values, "system": st.text(max_size=8)})
 
 REAL_THRESHOLD = client_request.SCAN_FROM_BYTES
+REAL_SHARED_FROM = body_scan.SHARED_READ_FROM_BYTES
 NEVER = 1 << 62
 
 
 @pytest.fixture(autouse=True)
 def scan_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tests here are about the scan; small bodies would otherwise be built instead."""
+    """The tests here are about the scan; small bodies would otherwise be built instead, and
+    their system prompts and tools read for each request rather than shared."""
     monkeypatch.setattr(client_request, "SCAN_FROM_BYTES", 0)
+    monkeypatch.setattr(body_scan, "SHARED_READ_FROM_BYTES", 0)
 
 
 def outcome(read) -> tuple:
@@ -327,3 +330,39 @@ def test_the_utf8_check_sees_sequences_across_and_between_pieces(raw: bytes, val
     from loadbalancer.body_scan import is_utf8
     for piece_bytes in (1, 2, 3, 4, 5, 1024):
         assert is_utf8(raw, piece_bytes) is valid == decodes(raw)
+
+
+def agent_turn(tools: list, system: str, turn: int, *, model_first: bool = True) -> bytes:
+    """A large turn of a session: the same system prompt and tools every turn, a longer history each time."""
+    history = [{"role": "user", "content": "start"}]
+    for number in range(turn):
+        history += [{"role": "assistant", "content": [{"type": "tool_use", "id": f"t{number}", "name": "read_file",
+                                                      "input": {"path": f"f{number}.py"}}]},
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{number}",
+                                                  "content": "x = 1\n" * (REAL_THRESHOLD // 6)}]}]
+    fields = {"max_tokens": 100, "system": system, "tools": tools, "messages": history}
+    return json.dumps({"model": "claude-x", **fields} if model_first else {**fields, "model": "claude-x"}).encode()
+
+
+AGENT_TOOLS = [{"name": f"tool_{number}", "description": "Reads or changes files. " * 8,
+                "input_schema": {"type": "object", "properties": {"path": {"type": "string"}, "limit": {"type": "integer"}},
+                                 "required": ["path"]}} for number in range(12)]
+AGENT_SYSTEM = "You are a coding agent working in a repository. " * 60
+
+
+def test_a_system_prompt_and_tools_sent_again_are_read_once_and_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_request, "SCAN_FROM_BYTES", REAL_THRESHOLD)
+    monkeypatch.setattr(body_scan, "SHARED_READ_FROM_BYTES", REAL_SHARED_FROM)
+    limits = LimitsConfig(max_body_bytes=16 * REAL_THRESHOLD)
+    first, second = (parse_messages_request(agent_turn(AGENT_TOOLS, AGENT_SYSTEM, turn), limits) for turn in (1, 2))
+    assert first.tools == second.tools == tuple(AGENT_TOOLS)
+    assert all(mine is theirs for mine, theirs in zip(first.tools, second.tools))
+    assert first.affinity_fields["system"] == second.affinity_fields["system"] == AGENT_SYSTEM
+    # Other tools are other bytes: read for themselves.
+    other_tools = AGENT_TOOLS[:-1] + [{**AGENT_TOOLS[-1], "description": "changed"}]
+    changed = parse_messages_request(agent_turn(other_tools, AGENT_SYSTEM, 2), limits)
+    assert changed.tools == tuple(other_tools) and changed.tools[0] is not first.tools[0]
+    # Below SHARED_READ_FROM_BYTES every request reads its own.
+    few = [{"name": "read_file", "input_schema": {"type": "object"}}]
+    one, two = (parse_messages_request(agent_turn(few, "short", turn), limits) for turn in (1, 2))
+    assert one.tools == two.tools == tuple(few) and one.tools[0] is not two.tools[0]

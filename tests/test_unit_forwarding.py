@@ -123,6 +123,39 @@ def test_a_large_turn_for_a_translating_provider_is_translated_whole(make_client
     assert sent["messages"][2] == {"role": "tool", "tool_call_id": "t1", "content": source}
 
 
+def test_tools_shared_by_the_turns_of_a_session_are_never_changed_by_serving_them(
+        make_client: Callable[..., Any], mock: responses.RequestsMock) -> None:
+    """A large turn's tools are read once and shared by every turn sending the same bytes (body_scan):
+    parsing the text tool calls of answers, and coercing their arguments to the schemas, leaves them as sent."""
+    from loadbalancer.client_request import parse_messages_request
+    from loadbalancer.settings.records import LimitsConfig
+
+    client = make_client(anthropic_provider("native", URLS["primary"], models={"claude-*": "claude-x"}),
+                         openai_provider("open", URLS["secondary"], models={"open-*": "qwen3-coder"}))
+    tools = [{"name": f"tool_{number}", "description": "Reads or changes files. " * 8,
+              "input_schema": {"type": "object", "properties": {"path": {"type": "string"}, "limit": {"type": "integer"}},
+                               "required": ["path"]}} for number in range(12)]
+    call = '<tool_call>\n{"name": "tool_3", "arguments": {"path": "a.py", "limit": "5"}}\n</tool_call>'
+    mock.post(messages_url("primary"), json={**MESSAGE, "content": [{"type": "text", "text": call}]})
+    mock.post(URLS["secondary"] + "/chat/completions",
+              json={**COMPLETION, "choices": [{"index": 0, "message": {"role": "assistant", "content": call},
+                                               "finish_reason": "stop"}]})
+    source = "def f():\n    return 1\n" * 4000  # ~92 KB of tool result: the body is scanned
+    history = [{"role": "user", "content": "read it"},
+               {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "tool_1", "input": {"path": "f.py"}}]},
+               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": source}]}]
+    # The model written last: no hint, so the translated turn is scanned too.
+    turns = [json.dumps({"max_tokens": 100, "tools": tools, "messages": history, "model": model}).encode()
+             for model in ("claude-x", "open-x")]
+    for raw in turns:
+        response = client.post("/v1/messages", data=raw, content_type="application/json")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        content = response.get_json()["content"]
+        assert [block["input"] for block in content if block["type"] == "tool_use"] == [{"path": "a.py", "limit": 5}]
+    shared = parse_messages_request(turns[0], LimitsConfig(max_body_bytes=1 << 20)).tools
+    assert shared == tuple(tools)
+
+
 def test_the_body_is_read_whole_at_once_only_for_a_model_every_provider_of_which_builds_it(
         providers_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
     from config import load_config
