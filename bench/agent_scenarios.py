@@ -11,11 +11,12 @@ from pathlib import Path
 
 from agent_body import agent_body
 from clients import run_wrk
-from procs import Service
+from procs import Service, WorkerSettings, start_floor, stop
 from scenarios import ANTHROPIC, OPENAI, Bench, Dialect, Row, _check, lb_url, measured_wrk
 
 AGENT_SIZES = (("270 KB", 270_000), ("1 MB", 1_000_000))
 STREAM_CONNECTIONS = 4
+FLOOR_WARM_UP_SECONDS = 1.0
 
 
 def agent_body_file(bench: Bench, target_bytes: int, *, stream: bool) -> Path:
@@ -83,4 +84,23 @@ def agent_rows(bench: Bench, service: Service) -> list[Row]:
     rows += agent_stream_throughput(bench, service, ANTHROPIC)
     rows += agent_sequential(bench, service, OPENAI, stream=True, sizes=AGENT_SIZES[:1],
                              goals={"270 KB": "added ≤ 2.5 ms"})
+    return rows
+
+
+def floor_rows(bench: Bench, settings: WorkerSettings) -> list[Row]:
+    """The same stack forwarding only (bench/floor_app.py), for the small and the 270 KB body."""
+    floor = start_floor(bench.rundir, bench.direct_url(ANTHROPIC.json_path), settings)
+    rows = []
+    try:
+        # The load balancer has served every earlier row when its agent rows run: warm this up too.
+        run_wrk(lb_url(floor), bench.body_file(stream=False), ANTHROPIC.json_model, connections=1, threads=1,
+                seconds=FLOOR_WARM_UP_SECONDS)
+        for label, body in (("small body", bench.body_file(stream=False)),
+                            ("270 KB", agent_body_file(bench, AGENT_SIZES[0][1], stream=False))):
+            direct, through, cpu = _sequential_pair(bench, floor, body, ANTHROPIC.json_path, ANTHROPIC.json_model)
+            rows.append(Row(f"F {label} non-stream, stack only (Flask + gunicorn + requests, "
+                            f"bench/floor_app.py): median", f"{direct:.3f} ms", f"{through:.3f} ms",
+                            f"+{through - direct:.3f} ms", f"{cpu:.2f} ms/req", ""))
+    finally:
+        stop(floor.process)
     return rows

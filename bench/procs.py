@@ -128,6 +128,32 @@ def start_load_balancer(rundir: Path, providers_file: Path, settings: WorkerSett
     raise RuntimeError(f"gunicorn not ready after {START_TIMEOUT:g}s; see {log.name}")
 
 
+def start_floor(rundir: Path, upstream_url: str, settings: WorkerSettings) -> Service:
+    """bench/floor_app.py under gunicorn as the load balancer runs (gunicorn.conf.py, the same worker class)."""
+    port = free_port()
+    env = {**os.environ, "FLOOR_UPSTREAM": upstream_url}
+    log = open(rundir / "gunicorn-floor.log", "ab")
+    started = time.monotonic()
+    if settings.worker_class == "gevent":
+        workers = ["-k", "loadbalancer.serving.worker.LoadBalancerWorker",
+                   "--worker-connections", str(settings.worker_connections)]
+    else:
+        workers = ["-k", "gthread", "--threads", str(settings.threads)]
+    process = subprocess.Popen(
+        [str(REPO / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py", *workers, "-w", str(settings.workers),
+         "--pythonpath", f"{REPO},{BENCH}", "-b", f"127.0.0.1:{port}", "floor_app:create_app()"],
+        cwd=REPO, env=env, stdout=log, stderr=log)
+    try:
+        wait_for_port(port)
+        deadline = time.monotonic() + START_TIMEOUT
+        while len(children_of(process.pid)) < settings.workers and time.monotonic() < deadline:
+            time.sleep(0.01)
+    except BaseException:
+        stop(process)
+        raise
+    return Service(process, port, time.monotonic() - started)
+
+
 def _answers(port: int) -> bool:
     """Whether GET / answers 200."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)

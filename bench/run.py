@@ -203,6 +203,7 @@ def main() -> None:
             rows = main_scenarios(bench, service, agent_only=arguments.agent_only)
         finally:
             stop(service.process)
+        rows += agent_scenarios.floor_rows(bench, main_settings)
         if arguments.agent_only:
             print(render_table(rows))
             return
