@@ -42,6 +42,20 @@ def test_no_tools_or_off_returns_the_same_message() -> None:
     assert rewrite_message(message, ALL_TOOLS, mode="off")[0] is message
 
 
+def test_a_message_with_nothing_to_rewrite_is_returned_as_it_is() -> None:
+    prose = _message({"type": "text", "text": "No call here: <b>bold</b> and {\"json\": 1}."},
+                     {"type": "tool_use", "id": "toolu_1", "name": "shell", "input": {"command": "ls"}})
+    assert rewrite_message(prose, ALL_TOOLS) == (prose, ToolCallStats())
+    assert rewrite_message(prose, ALL_TOOLS)[0] is prose
+    # A rejected call stays text, as it was written: the message is still the same one.
+    cut_off = _message({"type": "text", "text": "Writing.\n" + CUT_OFF_WRITE}, stop_reason="max_tokens")
+    rewritten, stats = rewrite_message(cut_off, ALL_TOOLS)
+    assert rewritten is cut_off and stats.rejected == 1
+    # Reasoning written as text is dropped when the client did not ask for thinking: changed.
+    reasoning = _message({"type": "text", "text": "<think>plan</think>The answer."})
+    assert rewrite_message(reasoning, ALL_TOOLS)[0]["content"] == [{"type": "text", "text": "The answer."}]
+
+
 def test_missing_required_argument_stays_text_and_is_counted() -> None:
     message = _message({"type": "text", "text": "Writing.\n" + CUT_OFF_WRITE}, stop_reason="max_tokens")
     rewritten, stats = rewrite_message(message, ALL_TOOLS)

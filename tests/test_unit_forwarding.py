@@ -123,6 +123,16 @@ def test_a_large_turn_for_a_translating_provider_is_translated_whole(make_client
     assert sent["messages"][2] == {"role": "tool", "tool_call_id": "t1", "content": source}
 
 
+def test_an_answer_with_no_text_tool_call_reaches_the_client_as_the_provider_wrote_it(
+        make_client: Callable[..., Any], mock: responses.RequestsMock) -> None:
+    client = make_client(anthropic_provider("primary", URLS["primary"]))
+    written = json.dumps(MESSAGE, indent=1).encode()  # spacing orjson would not write
+    mock.post(messages_url("primary"), body=written, content_type="application/json")
+    tools = [{"name": "shell", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}]
+    response = client.post("/v1/messages", json={**BODY, "tools": tools})
+    assert response.status_code == 200 and response.get_data() == written
+
+
 def test_tools_shared_by_the_turns_of_a_session_are_never_changed_by_serving_them(
         make_client: Callable[..., Any], mock: responses.RequestsMock) -> None:
     """A large turn's tools are read once and shared by every turn sending the same bytes (body_scan):

@@ -102,7 +102,9 @@ def _content_for_text(text: str, tools: ToolIndex, mode: str, thinking: bool, fi
 
 def rewrite_message(message: dict, tools: Sequence[dict] | None, mode: str = "auto",
                     thinking: bool = False) -> tuple[dict, ToolCallStats]:
-    """Anthropic message with text tool calls turned into tool_use blocks (a new dict; the input is not modified).
+    """Anthropic message with text tool calls turned into tool_use blocks: a new dict, or `message`
+    itself when its content comes out the same (so its provider's bytes can go to the client as
+    they came). The input is never modified.
 
     thinking: the client asked for thinking, so reasoning written as text becomes thinking blocks.
     """
@@ -116,6 +118,8 @@ def rewrite_message(message: dict, tools: Sequence[dict] | None, mode: str = "au
             content.extend(_content_for_text(block["text"], index, mode, thinking, position == 0, stats))
         else:
             content.append(block)
+    if not stats.parsed and content == message.get("content"):
+        return message, stats  # no call, and nothing held back or dropped (rejected calls stay text)
     rewritten = {**message, "content": content}
     if stats.parsed:
         rewritten["stop_reason"] = "tool_use"
