@@ -52,20 +52,23 @@ def json_response(status: int, payload: dict | list | bytes, headers: dict | Non
 
 
 def runtime():
-    """The configuration this request uses from start to end."""
-    if "runtime" not in g:
-        g.runtime = current_app.extensions["loadbalancer"].holder.current
-    return g.runtime
+    """The configuration this request uses from start to end (taken once, then kept on g)."""
+    found = g.get("runtime")  # one lookup through the proxy (~1 µs each; asked ~8 times a request)
+    if found is None:
+        found = g.runtime = current_app.extensions["loadbalancer"].holder.current
+    return found
 
 
 def _record() -> RequestRecord:
-    if "record" not in g:
-        state = current_app.extensions["loadbalancer"]
-        g.record = RequestRecord(request_id=g.request_id, method=request.method, path=request.path,
-                                 client_addr=request.remote_addr,
-                                 user_agent=request.user_agent.string[:USER_AGENT_LIMIT] or None,
-                                 on_finish=state.observe_request)
-    return g.record
+    record = g.get("record")
+    if record is None:
+        client_request = request._get_current_object()  # the request itself: one proxy lookup, not five
+        record = g.record = RequestRecord(
+            request_id=g.request_id, method=client_request.method, path=client_request.path,
+            client_addr=client_request.remote_addr,
+            user_agent=client_request.user_agent.string[:USER_AGENT_LIMIT] or None,
+            on_finish=current_app.extensions["loadbalancer"].observe_request)
+    return record
 
 
 @bp.before_app_request
@@ -126,25 +129,26 @@ def _authenticate(record: RequestRecord | None = None) -> str | None:
 def _read_body() -> bytes:
     """The raw body, with the configured size limit and a content-type check."""
     limits = runtime().config.limits
-    if request.content_length is not None and request.content_length > limits.max_body_bytes:
-        raise RequestTooLarge(f"request body is {request.content_length} bytes; the limit is "
+    client_request = request._get_current_object()  # the request itself: one proxy lookup, not seven
+    if client_request.content_length is not None and client_request.content_length > limits.max_body_bytes:
+        raise RequestTooLarge(f"request body is {client_request.content_length} bytes; the limit is "
                               f"{limits.max_body_bytes} bytes")
-    mimetype = request.mimetype
+    mimetype = client_request.mimetype
     if mimetype and mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
         raise LoadBalancerError(f"content-type {mimetype!r} is not supported; send application/json",
                                 status=415)
-    if request.content_length is not None:
+    if client_request.content_length is not None:
         # Exactly the announced length, straight from the WSGI input: werkzeug's readall grows
         # a bytearray 64 KiB at a time and copies it into bytes once more (a fifth of the CPU
         # of a 1 MB request).
-        body = request.environ["wsgi.input"].read(request.content_length)
-        if len(body) < request.content_length:
-            raise InvalidRequest(f"request body ended after {len(body)} of its {request.content_length} bytes")
+        body = client_request.environ["wsgi.input"].read(client_request.content_length)
+        if len(body) < client_request.content_length:
+            raise InvalidRequest(f"request body ended after {len(body)} of its {client_request.content_length} bytes")
         return body
     # A chunked body announces no length: read at most one byte past the limit of the
     # running configuration (it may have been reloaded) to tell "too large" apart.
-    request.max_content_length = limits.max_body_bytes + 1
-    body = request.get_data(cache=False)
+    client_request.max_content_length = limits.max_body_bytes + 1
+    body = client_request.get_data(cache=False)
     if len(body) > limits.max_body_bytes:
         raise RequestTooLarge(f"request body is larger than the limit of {limits.max_body_bytes} bytes")
     return body
@@ -168,9 +172,10 @@ def messages() -> Response:
     """The Anthropic Messages API (stream or not, decided by the body)."""
     record = _record()
     _authenticate(record)
-    parsed = parse_messages_request(_read_body(), runtime().config.limits, builds_body=runtime().builds_body_for)
+    current = runtime()
+    parsed = parse_messages_request(_read_body(), current.config.limits, builds_body=current.builds_body_for)
     record.model, record.stream = parsed.model, parsed.stream
-    return _send(forward_to_provider(runtime(), parsed, request.headers, record), record)
+    return _send(forward_to_provider(current, parsed, request.headers, record), record)
 
 
 @bp.post("/v1/messages/count_tokens")

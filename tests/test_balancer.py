@@ -182,6 +182,20 @@ def test_disabled_and_non_serving_providers_are_skipped():
     assert balancer.serving("nothing") == []
 
 
+def test_the_providers_serving_a_model_are_kept_per_name_and_handed_out_as_copies(monkeypatch):
+    from loadbalancer.routing import balancer as balancer_module
+
+    balancer = make([Provider("other", models=("gpt",)), Provider("on")])
+    first = balancer.serving("claude")
+    first.clear()  # a caller's list is its own
+    assert names(balancer.serving("claude")) == ["on"] and names(balancer.serving("gpt")) == ["other"]
+    monkeypatch.setattr(balancer_module, "SERVING_MODELS_KEPT", 3)
+    for number in range(10):  # client-chosen names: only so many are kept, answers stay right
+        assert balancer.serving(f"gpt-{number}") == []
+        assert len(balancer._serving_by_model) <= 3
+    assert names(balancer.serving("gpt")) == ["other"] and names(balancer.serving("claude")) == ["on"]
+
+
 @pytest.mark.parametrize("caps, needs, eligible", [
     (Caps(images=False), RequestNeeds("claude", has_images=True), False),
     (Caps(images=True), RequestNeeds("claude", has_images=True), True),

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 EXPLORATION_PROBABILITY = 0.1
 # While a half-open trial runs elsewhere we cannot know when it ends; callers waiting re-check this often.
 TRIAL_RECHECK_SECONDS = 1.0
+SERVING_MODELS_KEPT = 1024  # model names whose providers are kept (see Balancer.serving)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Balancer:
         self._lock = threading.Lock()
         self._local = {p.name: _LocalState() for p in self._providers}
         self._trial_names = (f"{secrets.token_hex(5)}-{n}" for n in itertools.count())
+        self._serving_by_model: dict[str, tuple[ProviderConfig, ...]] = {}
 
     @property
     def store(self) -> ProviderStateStore:
@@ -121,8 +123,20 @@ class Balancer:
             exclude = {*exclude, chosen[0].name}  # another request holds the trial: plan without it
 
     def serving(self, model: str) -> list[ProviderConfig]:
-        """Enabled providers that serve `model`, whatever their state."""
-        return [p for p in self._providers if p.enabled and p.model_for(model) is not None]
+        """Enabled providers that serve `model`, whatever their state.
+
+        Asked three or four times per request (and matching a model against each provider's
+        patterns is ~1 µs), so the answer is kept per model name: the providers and their
+        models are fixed for the life of a balancer (a reload builds a new one). The names are
+        the clients', so only so many are kept.
+        """
+        found = self._serving_by_model.get(model)
+        if found is None:
+            if len(self._serving_by_model) >= SERVING_MODELS_KEPT:
+                self._serving_by_model.clear()
+            found = self._serving_by_model[model] = tuple(
+                p for p in self._providers if p.enabled and p.model_for(model) is not None)
+        return list(found)
 
     def seconds_until_available(self, needs: RequestNeeds) -> float | None:
         """Seconds until the first capable provider takes traffic again; None if none ever will."""
