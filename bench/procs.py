@@ -109,9 +109,7 @@ class Service:
 def start_load_balancer(rundir: Path, providers_file: Path, settings: WorkerSettings) -> Service:
     """gunicorn as operators run it; ready means GET / answered 200."""
     port = free_port()
-    env = {**os.environ, "PROVIDERS_FILE": str(providers_file), "LB_WORKER_CLASS": settings.worker_class,
-           "LB_WORKERS": str(settings.workers), "LB_THREADS": str(settings.threads),
-           "LB_WORKER_CONNECTIONS": str(settings.worker_connections)}
+    env = {**os.environ, "PROVIDERS_FILE": str(providers_file), **_worker_environment(settings)}
     log = open(rundir / f"gunicorn-{settings.worker_class}.log", "ab")
     started = time.monotonic()
     process = subprocess.Popen(
@@ -129,20 +127,14 @@ def start_load_balancer(rundir: Path, providers_file: Path, settings: WorkerSett
 
 
 def start_floor(rundir: Path, upstream_url: str, settings: WorkerSettings) -> Service:
-    """bench/floor_app.py under gunicorn as the load balancer runs (gunicorn.conf.py, the same worker class)."""
+    """bench/floor_app.py under gunicorn as the load balancer runs (gunicorn.conf.py, the same workers)."""
     port = free_port()
-    env = {**os.environ, "FLOOR_UPSTREAM": upstream_url}
+    env = {**os.environ, **_worker_environment(settings), "FLOOR_UPSTREAM": upstream_url}
     log = open(rundir / "gunicorn-floor.log", "ab")
     started = time.monotonic()
-    if settings.worker_class == "gevent":
-        workers = ["-k", "loadbalancer.serving.worker.LoadBalancerWorker",
-                   "--worker-connections", str(settings.worker_connections)]
-    else:
-        workers = ["-k", "gthread", "--threads", str(settings.threads)]
     process = subprocess.Popen(
-        [str(REPO / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py", *workers, "-w", str(settings.workers),
-         "--pythonpath", f"{REPO},{BENCH}", "-b", f"127.0.0.1:{port}", "floor_app:create_app()"],
-        cwd=REPO, env=env, stdout=log, stderr=log)
+        [str(REPO / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py", "--pythonpath", f"{REPO},{BENCH}",
+         "-b", f"127.0.0.1:{port}", "floor_app:create_app()"], cwd=REPO, env=env, stdout=log, stderr=log)
     try:
         wait_for_port(port)
         deadline = time.monotonic() + START_TIMEOUT
@@ -152,6 +144,12 @@ def start_floor(rundir: Path, upstream_url: str, settings: WorkerSettings) -> Se
         stop(process)
         raise
     return Service(process, port, time.monotonic() - started)
+
+
+def _worker_environment(settings: WorkerSettings) -> dict[str, str]:
+    """What gunicorn.conf.py reads to choose the workers (it monkey-patches for gevent only)."""
+    return {"LB_WORKER_CLASS": settings.worker_class, "LB_WORKERS": str(settings.workers),
+            "LB_THREADS": str(settings.threads), "LB_WORKER_CONNECTIONS": str(settings.worker_connections)}
 
 
 def _answers(port: int) -> bool:
