@@ -332,7 +332,7 @@ def test_the_utf8_check_sees_sequences_across_and_between_pieces(raw: bytes, val
         assert is_utf8(raw, piece_bytes) is valid == decodes(raw)
 
 
-def agent_turn(tools: list, system: str, turn: int, *, model_first: bool = True) -> bytes:
+def agent_turn(tools: list, system: str, turn: int) -> bytes:
     """A large turn of a session: the same system prompt and tools every turn, a longer history each time."""
     history = [{"role": "user", "content": "start"}]
     for number in range(turn):
@@ -340,8 +340,8 @@ def agent_turn(tools: list, system: str, turn: int, *, model_first: bool = True)
                                                       "input": {"path": f"f{number}.py"}}]},
                     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{number}",
                                                   "content": "x = 1\n" * (REAL_THRESHOLD // 6)}]}]
-    fields = {"max_tokens": 100, "system": system, "tools": tools, "messages": history}
-    return json.dumps({"model": "claude-x", **fields} if model_first else {**fields, "model": "claude-x"}).encode()
+    return json.dumps({"model": "claude-x", "max_tokens": 100, "system": system, "tools": tools,
+                       "messages": history}).encode()
 
 
 AGENT_TOOLS = [{"name": f"tool_{number}", "description": "Reads or changes files. " * 8,
