@@ -49,8 +49,8 @@ class MessagesRequest:
     max_tokens: int = 0
     has_images: bool = False  # an image block anywhere, tool results included
     has_unsigned_thinking: bool = False  # an assistant thinking block without a signature
-    # What names the conversation, and nothing else: metadata.user_id and the text of the
-    # system prompt and of the first user turn (the affinity key reads only these).
+    # What names the conversation, and nothing else: metadata.user_id, the system prompt and the
+    # text of the first user turn (the affinity key reads only these, and of the system its text).
     affinity_fields: dict = field(default_factory=dict, repr=False, compare=False)
     # Set when the client spoke OpenAI (the front door): OpenAI providers get it as it is.
     openai_body: dict | None = None
@@ -185,7 +185,9 @@ def _request_from(raw: bytes, fields: dict, walk: _MessagesWalk, count_tokens: b
         wants_thinking=isinstance(thinking, dict) and thinking.get("type") in THINKING_TYPES,
         max_tokens=max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else 0,
         has_images=walk.has_images, has_unsigned_thinking=walk.has_unsigned_thinking,
-        affinity_fields={"metadata": _user_id_only(fields.get("metadata")), "system": _texts_only(system),
+        # The system prompt as sent (the key reads only its texts): an agent's is one object
+        # shared by every turn that sends it (body_scan), and copying its texts cost ~7 µs a turn.
+        affinity_fields={"metadata": _user_id_only(fields.get("metadata")), "system": system,
                          # A history without a user turn still names a conversation (by its system prompt).
                          "messages": [walk.first_user if walk.first_user is not None else {}]},
         decoded=decoded)

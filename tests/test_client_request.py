@@ -150,11 +150,11 @@ def test_images_and_unsigned_thinking_are_noted_in_the_one_walk(message: dict, i
     assert (request.has_images, request.has_unsigned_thinking) == (images, unsigned)
 
 
-def test_the_conversation_fields_hold_only_metadata_system_and_the_first_user_turn() -> None:
+def test_the_conversation_fields_hold_only_metadata_the_system_prompt_and_the_first_user_turn() -> None:
     request = request_of(system=[{"type": "text", "text": "be brief"}], metadata={"user_id": "u-9"},
                          messages=[{"role": "user", "content": "first"}, {"role": "assistant", "content": "a"},
                                    {"role": "user", "content": "second"}])
-    assert request.affinity_fields == {"metadata": {"user_id": "u-9"}, "system": [{"text": "be brief"}],
+    assert request.affinity_fields == {"metadata": {"user_id": "u-9"}, "system": [{"type": "text", "text": "be brief"}],
                                        "messages": [{"role": "user", "content": "first"}]}
     whole = orjson.loads(request.raw)
     assert affinity_key_for(request.affinity_fields, {}) == affinity_key_for(whole, {})
