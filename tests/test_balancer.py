@@ -6,6 +6,7 @@ across processes and instances are in test_state_store.py and test_shared_state.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from loadbalancer.client_request import parse_messages_request
+from loadbalancer.routing import affinity
 from loadbalancer.routing.affinity import affinity_key_for
 from loadbalancer.routing.balancer import Balancer
 from loadbalancer.routing.needs import RequestNeeds
@@ -541,6 +543,41 @@ def test_affinity_key_falls_back_to_hash_of_system_and_first_user_message():
     assert key is not None and len(key) == 64
     assert affinity_key_for(block_form, {}) == key  # later turns do not change the key
     assert affinity_key_for({**BODY, "system": "be long"}, {}) != key
+
+
+LONG_SYSTEM = [{"type": "text", "text": "You are a coding agent. " * 120, "cache_control": {"type": "ephemeral"}},
+               {"type": "image"}, {"type": "text", "text": "Be brief \ud800 even here."}]
+
+
+def first_turn_key(system, first_text: str) -> str:
+    """The key as its definition says: the text of the system prompt and of the first user turn, hashed."""
+    seed = "".join(block["text"] for block in system if "text" in block) if isinstance(system, list) else system
+    return hashlib.sha256(f"first turn\x00{seed}\x00{first_text}".encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+@pytest.mark.parametrize("system", [LONG_SYSTEM, "x" * 5000, "short one"])
+def test_a_long_system_prompt_sent_again_gives_the_same_key_hashed_once(monkeypatch, system):
+    monkeypatch.setattr(affinity, "_system_digests", {})
+    expected = [first_turn_key(system, text) for text in ("first", "second", "first", "first")]
+    hashed, sha256 = [], hashlib.sha256
+    monkeypatch.setattr(affinity.hashlib, "sha256", lambda data: hashed.append(data) or sha256(data))
+    keys = [affinity_key_for({"system": system, "messages": [{"role": "user", "content": text}]}, {})
+            for text in ("first", "second", "first")]
+    copy = json.loads(json.dumps(system))  # the same prompt, as another object: found by itself
+    keys.append(affinity_key_for({"system": copy, "messages": [{"role": "user", "content": "first"}]}, {}))
+    assert keys == expected
+    assert len(hashed) == (2 if len(json.dumps(system)) > affinity.REMEMBERED_SYSTEM_FROM else 4)
+
+
+def test_remembered_system_prompts_are_bounded_and_each_stays_its_own(monkeypatch):
+    monkeypatch.setattr(affinity, "_system_digests", {})
+    monkeypatch.setattr(affinity, "REMEMBERED_SYSTEMS_KEPT", 3)
+    systems = [f"prompt {number} " * 500 for number in range(8)]
+    for _ in range(2):
+        for system in systems:
+            body = {"system": system, "messages": [{"role": "user", "content": "hi"}]}
+            assert affinity_key_for(body, {}) == first_turn_key(system, "hi")
+    assert len(affinity._system_digests) == 3
 
 
 IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}

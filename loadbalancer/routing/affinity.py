@@ -12,10 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from typing import Any, Mapping, Protocol, Sequence, TypeVar
 
 SESSION_HEADERS = ("x-claude-code-session-id", "x-session-id")
 HASH_SPACE = float(2 ** 64)
+_DIGEST_OPENING = b"first turn\x00"  # what `_digest("first turn", seed)` hashes first
+# An agent sends the same system prompt every turn, and `body_scan` gives every turn that sends
+# the same bytes the same object: the text of one from this size on is hashed once (15 KB: ~16
+# µs a turn) and its digest so far found again by the object. A few sessions' worth is kept.
+REMEMBERED_SYSTEM_FROM = 2048
+REMEMBERED_SYSTEMS_KEPT = 64
+_system_digests: dict[int, tuple[Any, Any]] = {}
+_remembering = threading.Lock()
 
 
 class Weighted(Protocol):
@@ -43,10 +52,28 @@ def affinity_key_for(body: Mapping[str, Any], headers: Mapping[str, str]) -> str
     if not isinstance(messages, list) or not messages:
         return None
     first_user = next((m for m in messages if isinstance(m, dict) and m.get("role") == "user"), {})
-    seed = _text_of(body.get("system")) + "\x00" + _text_of(first_user.get("content"))
-    if seed == "\x00":
-        return None
-    return _digest("first turn", seed)
+    system = body.get("system")
+    first_text = _text_of(first_user.get("content"))
+    remembered = _system_digests.get(id(system))
+    if remembered is not None and remembered[0] is system:
+        digest = remembered[1].copy()  # the system prompt's text hashed already
+    else:
+        system_text = _text_of(system)
+        if not system_text and not first_text:
+            return None
+        digest = hashlib.sha256(_DIGEST_OPENING + system_text.encode("utf-8", errors="surrogatepass"))
+        if len(system_text) >= REMEMBERED_SYSTEM_FROM:
+            _remember(system, digest.copy())
+    digest.update(("\x00" + first_text).encode("utf-8", errors="surrogatepass"))
+    return digest.hexdigest()
+
+
+def _remember(system: Any, digest: Any) -> None:
+    """Keep a system prompt's digest so far, with the prompt itself (so its id stays its own)."""
+    with _remembering:  # gthread workers: the oldest is looked up and dropped by one thread at a time
+        if len(_system_digests) >= REMEMBERED_SYSTEMS_KEPT:
+            _system_digests.pop(next(iter(_system_digests)), None)
+        _system_digests[id(system)] = (system, digest)
 
 
 def rendezvous_pick(key: str, providers: Sequence[P]) -> P | None:
