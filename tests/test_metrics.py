@@ -8,6 +8,7 @@ import responses
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadbalancer.routing.balancer import ProviderSnapshot
+from loadbalancer.ops import metrics as metrics_module
 from loadbalancer.ops.metrics import Metrics, request_outcome
 from loadbalancer.request_record import RequestRecord
 from support.lb_process import anthropic_provider, providers_config
@@ -69,6 +70,22 @@ def test_a_request_after_failover_counts_request_failed_attempt_latency_tokens_a
     assert sample(metrics, "loadbalancer_request_duration_seconds_count", provider="b") == 1
     for result, count in (("parsed", 2), ("repaired", 1), ("rejected", 1)):
         assert sample(metrics, "loadbalancer_text_tool_calls_total", provider="b", result=result) == count
+
+
+def test_series_found_again_by_their_labels_count_like_prometheus_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics_module, "LABELLED_KEPT", 3)  # forgotten and found again several times
+    metrics = Metrics()
+    clients = ["alice", "bob", "alice", "carol", "alice", "bob"]
+    for client in clients:
+        metrics.observe_request(finished_record([("a", "ok")], client=client, input_tokens=5),
+                                model_is_known=lambda model: True)
+    for client in set(clients):
+        assert sample(metrics, "loadbalancer_requests_total", provider="a", client=client) == clients.count(client)
+        assert metrics._series(metrics.requests, "a", "claude-test", "200", "success", client) is \
+            metrics.requests.labels("a", "claude-test", "200", "success", client)
+    assert sample(metrics, "loadbalancer_tokens_total", provider="a", direction="input") == 5 * len(clients)
+    assert sample(metrics, "loadbalancer_request_duration_seconds_count", provider="a") == len(clients)
+    assert len(metrics._labelled_series) <= 3
 
 
 def test_models_no_provider_serves_share_one_label() -> None:

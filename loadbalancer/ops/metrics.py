@@ -30,6 +30,9 @@ PROVIDER_STATES = ("healthy", "unhealthy", "cooling_down", "disabled")
 CIRCUIT_STATES = ("closed", "open", "half_open")
 TOOL_CALL_RESULTS = ("parsed", "repaired", "rejected")
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Labelled series a request's counting finds again by their values; the labels are names from
+# the configuration and fixed words, so this is never reached but by a misconfiguration.
+LABELLED_KEPT = 4096
 
 
 def multiprocess_dir() -> str | None:
@@ -58,6 +61,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._labelled_series: dict[tuple, object] = {}
         self._define_traffic(self.registry)
         self._define_provider_gauges(self.registry)
         self._define_service_gauges(self.registry)
@@ -123,27 +127,42 @@ class Metrics:
         provider = record.provider or NO_LABEL
         model = record.model if record.model and model_is_known(record.model) else (
             OTHER_MODEL if record.model else NO_LABEL)
-        self.requests.labels(provider, model, str(record.status), request_outcome(record),
-                             record.client or NO_LABEL).inc()
+        series = self._series
+        series(self.requests, provider, model, str(record.status), request_outcome(record),
+               record.client or NO_LABEL).inc()
         for attempt in record.attempts:
-            self.attempts.labels(attempt.provider, attempt.outcome).inc()
+            series(self.attempts, attempt.provider, attempt.outcome).inc()
             if attempt.failed:
-                self.attempt_failures.labels(attempt.provider, attempt.outcome).inc()
+                series(self.attempt_failures, attempt.provider, attempt.outcome).inc()
         if record.attempts:
-            self.latency.labels(provider).observe(record.latency_seconds or record.elapsed_seconds)
+            series(self.latency, provider).observe(record.latency_seconds or record.elapsed_seconds)
         if record.first_token_seconds is not None:
-            self.first_token.labels(provider, "true" if record.stream else "false").observe(
+            series(self.first_token, provider, "true" if record.stream else "false").observe(
                 record.first_token_seconds)
         for direction, count in (("input", record.input_tokens), ("output", record.output_tokens),
                                  ("cache_read", record.cache_read_tokens),
                                  ("cache_write", record.cache_write_tokens)):
             if count:
-                self.tokens.labels(provider, model, direction).inc(count)
+                series(self.tokens, provider, model, direction).inc(count)
         stats = record.tool_call_stats
         for result in TOOL_CALL_RESULTS:
             count = getattr(stats, result)
             if count:
-                self.tool_calls.labels(provider, result).inc(count)
+                series(self.tool_calls, provider, result).inc(count)
+
+    def _series(self, metric, *label_values: str):
+        """`metric.labels(*label_values)`, the same series, found again without its ~2 µs of checks.
+
+        prometheus-client checks and converts the values and takes a lock on every `labels()`
+        call; a request makes five or six of them.
+        """
+        key = (metric, label_values)
+        found = self._labelled_series.get(key)
+        if found is None:
+            if len(self._labelled_series) >= LABELLED_KEPT:
+                self._labelled_series.clear()
+            found = self._labelled_series[key] = metric.labels(*label_values)
+        return found
 
     def set_provider_states(self, snapshots: list[ProviderSnapshot]) -> None:
         """Publish this worker's view of each provider as gauges."""
