@@ -1,7 +1,8 @@
 """Which conversation a request belongs to, and which provider it stays on.
 
 Pure: the key is read once from the request body and headers, and is always a fixed-size
-digest, so a client's 1 MiB `user_id` costs one hash and nothing is kept. The provider is
+digest, so a client's 1 MiB `user_id` costs one hash and is not kept (only the partial digests
+of the last few long system prompts are, to spare an agent hashing its prompt every turn). The provider is
 chosen by rendezvous (highest random weight) hashing over the eligible providers: it needs
 no table, gives the same answer on every worker and instance, and when a provider leaves
 only the conversations it held move. Keeping a conversation on one provider keeps that
