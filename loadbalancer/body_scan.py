@@ -157,8 +157,8 @@ def _read_repeated(value: msgspec.Raw) -> Any:
     """A field sent unchanged turn after turn (system, tools), read once for all requests that send it.
 
     Every request sending the same bytes gets the same objects, so they are only ever read:
-    `client_request` takes the system prompt's texts into new objects, and the tools are
-    looked up by the tool-call parser, never changed. (A body that is built, for a
+    the affinity key reads the system prompt's texts (and keeps its digest with it), and the
+    tools are looked up by the tool-call parser, never changed. (A body that is built, for a
     translation, is built from its own bytes and owns its objects.)
     """
     if len(value) < SHARED_READ_FROM_BYTES:
