@@ -17,6 +17,8 @@ import time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from urllib3 import HTTPHeaderDict
+from urllib3.connection import _normalize_header_values
 
 from loadbalancer.providers.http_client import ProviderClient
 from loadbalancer.providers.http_response import ProviderHTTPResponse, closed_by_peer
@@ -95,6 +97,20 @@ def answers(draw) -> bytes:
 @given(data=answers(), method=st.sampled_from(["POST", "GET", "HEAD"]))
 def test_an_answer_reads_exactly_as_http_client_reads_it(data: bytes, method: str) -> None:
     assert reading(ProviderHTTPResponse, data, method) == reading(http.client.HTTPResponse, data, method)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=answers())
+def test_the_headers_handed_to_urllib3_are_the_dict_it_would_make_of_the_message(data: bytes) -> None:
+    ours, stock = ProviderHTTPResponse(RecordedSocket(data), method="POST"), http.client.HTTPResponse(
+        RecordedSocket(data), method="POST")
+    try:
+        stock.begin()
+    except (http.client.HTTPException, ValueError):
+        return  # an answer that does not read at all: the test above checks ours fails alike
+    ours.begin()
+    expected = HTTPHeaderDict(_normalize_header_values(stock.msg))  # what urllib3's getresponse builds
+    assert list(ours.fields.items()) == list(expected.items())
 
 
 @pytest.mark.parametrize("data", [

@@ -71,6 +71,7 @@ def test_the_answer_is_requests_own_without_the_cookies(fake_backend, adapter) -
     assert (answer.status_code, answer.headers["Retry-After"], answer.encoding) == (429, "7", "utf-8")
     assert answer.url == f"{backend.url}/v1/messages" and answer.reason and answer.json() == {"error": "slow down"}
     assert answer.headers["set-cookie"] == "session=abc; Path=/" and not answer.cookies
+    assert answer.headers is answer.raw.headers  # urllib3's dict, read once, not copied again
 
 
 def test_the_table_of_origins_stays_bounded(fake_backend, adapter) -> None:

@@ -14,6 +14,10 @@ here instead (it never blocks with no wait).
 
 Measured in-process under gevent against nginx, per upstream call: headers ~28 µs and the
 check ~50 µs cheaper (stock 349 µs, both 277 µs, medians of five alternating rounds).
+
+The same reading also fills the `HTTPHeaderDict` urllib3 would build from the message
+afterwards (each value as the message gives it, obsolete line folds made one space), so the
+connection hands urllib3 and requests that one dict instead of two more copies.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import select
 import socket
 
 from gevent.monkey import get_original
+from urllib3 import HTTPHeaderDict
 
 # http.client's own limits for a header block.
 MAX_HEADER_LINE_BYTES = 65536
@@ -34,6 +39,8 @@ _HEADER_BLOCK_ENDS = (b"\r\n", b"\n", b"")
 # of what str.splitlines also breaks at (older email packages split lines with it).
 _PLAIN_HEADER_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\x0b\x0c\x1c-\x1e\x85]*\r?\n\Z")
 _UNPATCHED_POLL = get_original("select", "poll")
+# urllib3's reading of a value folded over lines (obs-fold): the line break and its blanks become one space.
+_OBSOLETE_FOLD = re.compile(r"(?:(?<![ \t])[ \t]+)?\r\n[ \t]+")
 
 
 def read_header_lines(source) -> list[bytes]:
@@ -50,28 +57,48 @@ def read_header_lines(source) -> list[bytes]:
             return lines
 
 
-def parse_header_lines(lines: list[bytes]) -> http.client.HTTPMessage:
-    """The `HTTPMessage` http.client would make of these lines."""
+def parse_header_lines(lines: list[bytes]) -> tuple[http.client.HTTPMessage, HTTPHeaderDict, bool]:
+    """The `HTTPMessage` http.client would make of these lines, the `HTTPHeaderDict` urllib3 would
+    make of that message, and whether the email package had to read them."""
     message = http.client.HTTPMessage()
+    fields = HTTPHeaderDict()
     for line in lines[:-1]:
         if not _PLAIN_HEADER_LINE.match(line):
             return _read_by_email_package(lines)
         name, _, value = line.decode("iso-8859-1").partition(":")
         # The email package's reading: leading blanks of the value go, trailing ones stay.
-        message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
+        value = value.lstrip(" \t").rstrip("\r\n")
+        message.set_raw(name, value)
+        fields.add(name, value)  # a plain line holds no line break: urllib3 would keep it as it is
     if lines[-1] == b"":  # the answer ended inside its headers: the email package says how
         return _read_by_email_package(lines)
     message.set_payload("")  # nothing after the blank line, as the email package records it
-    return message
+    return message, fields, False
 
 
-def _read_by_email_package(lines: list[bytes]) -> http.client.HTTPMessage:
+def _read_by_email_package(lines: list[bytes]) -> tuple[http.client.HTTPMessage, HTTPHeaderDict, bool]:
     """http.client's own reading of a header block (its `parse_headers`, from lines already read)."""
-    return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(b"".join(lines).decode("iso-8859-1"))
+    message = email.parser.Parser(_class=http.client.HTTPMessage).parsestr(b"".join(lines).decode("iso-8859-1"))
+    return message, urllib3_fields(message), True
+
+
+def urllib3_fields(message: http.client.HTTPMessage) -> HTTPHeaderDict:
+    """The headers of a message as urllib3 keeps them: in order, obsolete folds made one space."""
+    fields = HTTPHeaderDict()
+    for name, value in message.items():
+        fields.add(name, _OBSOLETE_FOLD.sub(" ", value) if "\r\n" in value else value)
+    return fields
 
 
 class ProviderHTTPResponse(http.client.HTTPResponse):
-    """http.client's response, its headers read by `parse_header_lines`; all else is http.client's."""
+    """http.client's response, its headers read by `parse_header_lines`; all else is http.client's.
+
+    `fields` holds the headers as urllib3 keeps them; `read_by_email_package` says whether they
+    were unusual enough to need the email package (only then can the message have defects).
+    """
+
+    fields: HTTPHeaderDict | None = None
+    read_by_email_package = False
 
     def begin(self) -> None:
         """Read the status line and headers, and settle how the body is framed (as http.client does)."""
@@ -89,7 +116,8 @@ class ProviderHTTPResponse(http.client.HTTPResponse):
             self.version = 11
         else:
             raise http.client.UnknownProtocol(version)
-        self.headers = self.msg = parse_header_lines(read_header_lines(self.fp))
+        self.headers, self.fields, self.read_by_email_package = parse_header_lines(read_header_lines(self.fp))
+        self.msg = self.headers
         transfer_encoding = self.headers.get("transfer-encoding")
         self.chunked = bool(transfer_encoding) and transfer_encoding.lower() == "chunked"
         if self.chunked:
