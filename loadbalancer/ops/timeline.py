@@ -128,7 +128,15 @@ class Timeline:
             self._dirty = True
 
     def _counts(self, provider: str, minute: int) -> MinuteCounts:
-        return self._minutes.setdefault(provider, {}).setdefault(minute, MinuteCounts())
+        # Looked up, not setdefault: a request asks three or four times a minute that already
+        # exists, and setdefault would build (and throw away) a MinuteCounts each time (~2 µs).
+        minutes = self._minutes.get(provider)
+        if minutes is None:
+            minutes = self._minutes[provider] = {}
+        counts = minutes.get(minute)
+        if counts is None:
+            counts = minutes[minute] = MinuteCounts()
+        return counts
 
     def flush(self) -> None:
         """Write this worker's file if anything changed since the last write."""
