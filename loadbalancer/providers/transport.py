@@ -32,7 +32,7 @@ from urllib3.response import HTTPResponse
 from urllib3.util.response import assert_header_parsing
 
 from loadbalancer.providers.http_request import ONE_WRITE_BODY_BYTES, header_lines, takes_plain_framing
-from loadbalancer.providers.http_response import ProviderHTTPResponse, closed_by_peer
+from loadbalancer.providers.http_response import ProviderHTTPResponse, closed_by_peer, urllib3_fields
 
 # A provider talks to one or two origins (its API, a token endpoint); the bound only keeps a
 # misconfiguration from growing the table.
@@ -106,12 +106,14 @@ class _CheaperSteps:
         self.sock.settimeout(self.timeout)  # the read timeout, set by the pool after sending
         shutdown = getattr(self.sock, "shutdown", None)  # kept before the answer owns the socket
         answer = http.client.HTTPConnection.getresponse(self)
-        if answer.read_by_email_package:  # only an unusual header block can have defects to report
+        if getattr(answer, "read_by_email_package", True):  # only an unusual block can have defects
             try:
                 assert_header_parsing(answer.msg)
             except (HeaderParsingError, TypeError) as err:
-                log.warning("a provider's answer had headers that did not parse (%s): %s", options.request_url, err)
-        fields = answer.fields if isinstance(answer.fields, HTTPHeaderDict) else HTTPHeaderDict(answer.msg.items())
+                # The host only: a request URL can carry a key in its query (the log filter
+                # scrubs configured secrets anyway).
+                log.warning("an answer from %s had headers that did not parse: %s", self.host, err)
+        fields = answer.fields if isinstance(answer.fields, HTTPHeaderDict) else urllib3_fields(answer.msg)
         return HTTPResponse(
             body=answer, headers=fields, status=answer.status, version=answer.version,
             version_string=getattr(self, "_http_vsn_str", "HTTP/?"), reason=answer.reason,
