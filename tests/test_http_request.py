@@ -7,6 +7,7 @@ an answer with the same status, headers, framing and body.
 """
 from __future__ import annotations
 
+import http.client
 import io
 import logging
 
@@ -156,3 +157,13 @@ def test_defects_of_an_unusual_header_block_are_logged_with_the_host_not_the_url
     assert body == b"{}" and seen[0] == 200
     warnings = [record.getMessage() for record in caplog.records if "did not parse" in record.getMessage()]
     assert warnings and "api.example.test" in warnings[0] and "/v1/messages" not in warnings[0]
+
+
+class StandardAnswerConnection(ProviderHTTPConnection):
+    response_class = http.client.HTTPResponse
+
+
+def test_a_connection_with_http_clients_answer_class_still_reads_headers_as_urllib3_does() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nX-Folded: one\r\n two\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\n{}"
+    ours, theirs = answered(StandardAnswerConnection, answer), answered(HTTPConnection, answer)
+    assert ours[:2] == theirs[:2] and ("X-Folded", "one two") in ours[0][4]

@@ -113,7 +113,9 @@ class _CheaperSteps:
                 # The host only: a request URL can carry a key in its query (the log filter
                 # scrubs configured secrets anyway).
                 log.warning("an answer from %s had headers that did not parse: %s", self.host, err)
-        fields = answer.fields if isinstance(answer.fields, HTTPHeaderDict) else urllib3_fields(answer.msg)
+        fields = getattr(answer, "fields", None)
+        if not isinstance(fields, HTTPHeaderDict):  # an answer class of another kind: urllib3's reading
+            fields = urllib3_fields(answer.msg)
         return HTTPResponse(
             body=answer, headers=fields, status=answer.status, version=answer.version,
             version_string=getattr(self, "_http_vsn_str", "HTTP/?"), reason=answer.reason,
