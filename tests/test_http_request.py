@@ -164,6 +164,7 @@ class StandardAnswerConnection(ProviderHTTPConnection):
 
 
 def test_a_connection_with_http_clients_answer_class_still_reads_headers_as_urllib3_does() -> None:
-    answer = b"HTTP/1.1 200 OK\r\nX-Folded: one\r\n two\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\n{}"
+    answer = (b"HTTP/1.1 200 OK\r\nX-Folded: one\r\n two\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
+              b"Content-Length: 2\r\n\r\n{}")
     ours, theirs = answered(StandardAnswerConnection, answer), answered(HTTPConnection, answer)
     assert ours[:2] == theirs[:2] and ("X-Folded", "one two") in ours[0][4]
