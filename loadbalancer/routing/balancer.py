@@ -108,8 +108,8 @@ class Balancer:
             snap = self._store.snapshot()
             with self._lock:
                 now = self._clock()
-                eligible = [p for p in self._providers
-                            if p.name not in exclude and self._is_capable(p, needs)
+                eligible = [p for p in self._served(needs.model)
+                            if p.name not in exclude and self._fits(p, needs)
                             and self._wait_for(snap.get(p.name).shared, now) == 0.0]
                 trusted = [p for p in eligible if not self._local[p.name].probe_unhealthy]
                 doubted = [p for p in eligible if self._local[p.name].probe_unhealthy]
@@ -125,18 +125,21 @@ class Balancer:
     def serving(self, model: str) -> list[ProviderConfig]:
         """Enabled providers that serve `model`, whatever their state.
 
-        Asked three or four times per request (and matching a model against each provider's
-        patterns is ~1 µs), so the answer is kept per model name: the providers and their
+        Asked three or four times per request, `plan` included (and matching a model against
+        each provider's patterns is ~1 µs), so the answer is kept per model name: the providers and their
         models are fixed for the life of a balancer (a reload builds a new one). The names are
         the clients', so only so many are kept.
         """
+        return list(self._served(model))
+
+    def _served(self, model: str) -> tuple[ProviderConfig, ...]:
         found = self._serving_by_model.get(model)
         if found is None:
             if len(self._serving_by_model) >= SERVING_MODELS_KEPT:
                 self._serving_by_model.clear()
             found = self._serving_by_model[model] = tuple(
                 p for p in self._providers if p.enabled and p.model_for(model) is not None)
-        return list(found)
+        return found
 
     def seconds_until_available(self, needs: RequestNeeds) -> float | None:
         """Seconds until the first capable provider takes traffic again; None if none ever will."""
@@ -242,8 +245,11 @@ class Balancer:
 
     def _is_capable(self, provider: ProviderConfig, needs: RequestNeeds) -> bool:
         """Whether the provider is enabled, serves the model and can take this request's size and features."""
-        if not provider.enabled or provider.model_for(needs.model) is None:
-            return False
+        return provider.enabled and provider.model_for(needs.model) is not None and self._fits(provider, needs)
+
+    @staticmethod
+    def _fits(provider: ProviderConfig, needs: RequestNeeds) -> bool:
+        """Whether a provider that serves the model can take this request's size and features."""
         caps = provider.capabilities
         if needs.has_images and not caps.images:
             return False
