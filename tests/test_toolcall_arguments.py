@@ -115,3 +115,46 @@ def test_the_word_null_from_xml_is_null_and_other_words_stay_strings() -> None:
 def test_json_written_with_escaped_quotes_is_decoded_once() -> None:
     escaped = '[{\\"id\\": \\"1\\", \\"path\\": \\"C:\\\\\\\\tmp\\"}]'
     assert coerce_value(escaped, {"type": "array"}) == ([{"id": "1", "path": "C:\\tmp"}], True)
+
+
+def _tools_named(*names: str) -> list[dict]:
+    return [{"name": name, "input_schema": {"type": "object", "properties": {name: {"type": "string"}}}}
+            for name in names]
+
+
+def test_the_same_tool_objects_get_the_same_index_again() -> None:
+    shared = _tools_named("read_file", "edit_file")  # what body_scan hands every turn that sends these bytes
+    first = build_tool_index(shared)
+    assert build_tool_index(tuple(shared)) is first  # the request keeps them as a tuple: same objects, same index
+    assert first.names == ("read_file", "edit_file")
+
+
+def test_new_tool_objects_are_indexed_from_what_they_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadbalancer.toolcalls import arguments
+    monkeypatch.setattr(arguments, "TOOL_INDEXES_KEPT", 100_000)  # nothing dropped: every index stays findable
+    monkeypatch.setattr(arguments, "_kept_indexes", {})
+    schema = {"type": "object"}
+    for number in range(200):
+        # One new dict per turn, freed right after: CPython hands its memory to the next dict, so
+        # an index found by ids alone would be an earlier tool's.
+        index = build_tool_index([{"name": f"tool_{number}", "input_schema": schema}])
+        assert index.names == (f"tool_{number}",)
+
+
+def test_only_so_many_indexes_are_kept_and_the_one_in_use_stays(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadbalancer.toolcalls import arguments
+    monkeypatch.setattr(arguments, "TOOL_INDEXES_KEPT", 4)
+    monkeypatch.setattr(arguments, "_kept_indexes", {})
+    in_use = _tools_named("read_file")
+    index = build_tool_index(in_use)
+    for number in range(10):
+        build_tool_index(_tools_named(f"tool_{number}"))
+        assert build_tool_index(in_use) is index  # used every turn: never the oldest
+    assert len(arguments._kept_indexes) <= 4
+
+
+def test_no_tools_and_an_index_need_no_keeping() -> None:
+    assert build_tool_index(None).names == () and build_tool_index([]).names == ()
+    index = build_tool_index(TOOLS)
+    assert build_tool_index(index) is index
+    assert index.names == ("read_file", "Shell")  # the server tool has no input_schema
