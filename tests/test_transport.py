@@ -89,3 +89,21 @@ def test_pools_make_the_connections_with_the_cheaper_liveness_check_and_header_r
     assert pool.ConnectionCls is ProviderHTTPConnection
     assert adapter.poolmanager.connection_from_url("https://api.example.com/").ConnectionCls is ProviderHTTPSConnection
     assert isinstance(response.raw._original_response, ProviderHTTPResponse)
+
+
+@pytest.mark.parametrize("url", [
+    "https://api.anthropic.com/v1/messages", "http://127.0.0.1:8080/v1/messages?beta=true",
+    "https://host", "https://host?x=1", "https://host//v1//messages", "http://[::1]:9///a?b=c#frag",
+    "https://user:secret@host/path;params?q=%20", "https://host/caf%C3%A9/x?y=z&y=w",
+])
+@pytest.mark.parametrize("proxies", [{}, None])
+def test_the_path_sent_is_the_one_requests_sends_without_a_proxy(adapter, url: str, proxies) -> None:
+    from requests.adapters import HTTPAdapter
+    prepared = _prepare("POST", url, {}, b"{}")
+    assert adapter.request_url(prepared, proxies) == HTTPAdapter.request_url(adapter, prepared, proxies)
+
+
+def test_a_proxied_request_is_left_to_requests(adapter) -> None:
+    prepared = _prepare("POST", "http://host/v1/messages?x=1", {}, b"{}")
+    # requests sends a plain-HTTP request through a proxy with its absolute URL
+    assert adapter.request_url(prepared, {"http": "http://proxy:3128"}) == "http://host/v1/messages?x=1"
