@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 import health
-from loadbalancer.client_request import estimate_input_tokens, parse_messages_request
+from loadbalancer.client_request import estimate_input_tokens, header_lines_size, parse_messages_request
 from loadbalancer.errors import (InvalidRequest, LoadBalancerError, MethodNotAllowed, NoProviderForModel, NotFound,
                                  RequestTooLarge)
 from loadbalancer.frontdoors.chat_completions import forward_chat_completion, openai_error_response_body
@@ -39,7 +39,6 @@ ENDPOINTS = [
     "GET /status.json (and GET / from a browser: the status page)",
 ]
 _JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
-HEADER_LINE_OVERHEAD = 4  # ": " and CRLF per header line
 
 
 def json_response(status: int, payload: dict | list | bytes, headers: dict | None = None) -> Response:
@@ -80,7 +79,7 @@ def _begin_request() -> None:
 def _check_header_size() -> None:
     """Refuse oversized headers with a JSON 413 (gunicorn's own limits sit above this one)."""
     limit = runtime().config.limits.max_header_bytes
-    size = sum(len(name) + len(value) + HEADER_LINE_OVERHEAD for name, value in request.headers.items())
+    size = header_lines_size(request.environ)
     if size > limit:
         raise RequestTooLarge(f"request headers are {size} bytes; the limit is {limit} bytes")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import orjson
 
@@ -35,6 +35,27 @@ _NOTED_BLOCKS = ("image", "thinking", "tool_result")  # the walk looks closer at
 # translate is built once (at once when its model says so, else when the translation asks) and
 # kept while the request runs. Below this size building is as fast as scanning (1.3 KB, 5 µs).
 SCAN_FROM_BYTES = 64 * 1024
+HEADER_LINE_OVERHEAD = 4  # ": " and CRLF per header line
+# The body's headers, which WSGI keeps under CGI names; werkzeug lists these, not HTTP_ copies.
+_CGI_HEADER_KEYS = ("CONTENT_TYPE", "CONTENT_LENGTH")
+_SHADOWED_HEADER_KEYS = ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH")
+
+
+def header_lines_size(environ: Mapping[str, Any]) -> int:
+    """How long the request's headers are as `Name: value` lines, from a WSGI environ.
+
+    The headers werkzeug's `request.headers` lists, counted from their environ keys: a name is
+    as long as its key without `HTTP_` (the server only changed its case and dashes), so no
+    header name is rebuilt (~10 µs a request in the app, for a size nobody reads otherwise).
+    """
+    size = 0
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            if key not in _SHADOWED_HEADER_KEYS:
+                size += len(key) - 5 + len(value) + HEADER_LINE_OVERHEAD
+        elif key in _CGI_HEADER_KEYS and value:
+            size += len(key) + len(value) + HEADER_LINE_OVERHEAD
+    return size
 
 
 @dataclass(frozen=True)

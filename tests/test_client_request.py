@@ -366,3 +366,33 @@ def test_a_system_prompt_and_tools_sent_again_are_read_once_and_shared(monkeypat
     few = [{"name": "read_file", "input_schema": {"type": "object"}}]
     one, two = (parse_messages_request(agent_turn(few, "short", turn), limits) for turn in (1, 2))
     assert one.tools == two.tools == tuple(few) and one.tools[0] is not two.tools[0]
+
+
+_TOKEN = st.text("!#$%&'*+-.^`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=20)
+
+
+@st.composite
+def _wsgi_environs(draw) -> dict:
+    """An environ as a WSGI server fills it: HTTP_ keys for headers, CGI keys for the body's, and the rest."""
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/v1/messages", "SERVER_NAME": "127.0.0.1",
+               "SERVER_PORT": "9000", "wsgi.url_scheme": "http", "wsgi.input": object(), "HTTPS": "off"}
+    for name in draw(st.lists(_TOKEN, max_size=12)):
+        environ["HTTP_" + name.upper().replace("-", "_")] = draw(st.text(st.characters(max_codepoint=255), max_size=40))
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+        if draw(st.booleans()):
+            environ[key] = draw(st.sampled_from(["", "application/json", "270000"]))
+    return environ
+
+
+@given(_wsgi_environs())
+def test_the_header_size_counts_what_werkzeug_lists(environ: dict) -> None:
+    from werkzeug.datastructures import EnvironHeaders
+    listed = sum(len(name) + len(value) + 4 for name, value in EnvironHeaders(environ).items())
+    assert client_request.header_lines_size(environ) == listed
+
+
+def test_the_header_size_of_a_plain_request() -> None:
+    environ = {"HTTP_X_API_KEY": "sk-123", "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "",
+               "HTTP_CONTENT_LENGTH": "12", "REQUEST_METHOD": "POST"}
+    # "X-Api-Key: sk-123\r\n" and "Content-Type: application/json\r\n"; an empty CGI value is no header
+    assert client_request.header_lines_size(environ) == len("X-Api-Key: sk-123\r\n") + len("Content-Type: application/json\r\n")
