@@ -158,3 +158,8 @@ def test_no_tools_and_an_index_need_no_keeping() -> None:
     index = build_tool_index(TOOLS)
     assert build_tool_index(index) is index
     assert index.names == ("read_file", "Shell")  # the server tool has no input_schema
+
+
+def test_tools_given_as_an_iterator_are_indexed_whole() -> None:
+    tools = _tools_named("read_file", "bash")
+    assert build_tool_index(iter(tools)).names == ("read_file", "bash")

@@ -48,6 +48,8 @@ def build_tool_index(tools: Sequence[dict] | ToolIndex | None) -> ToolIndex:
         return tools
     if not tools:
         return _index_of(())
+    if not isinstance(tools, (list, tuple)):
+        tools = tuple(tools)  # read twice below: an iterator would be spent by the key
     key = tuple(map(id, tools))
     with _keeping:  # gthread workers: one thread at a time moves or drops an entry
         kept = _kept_indexes.pop(key, None)
