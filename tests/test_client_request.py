@@ -368,7 +368,8 @@ def test_a_system_prompt_and_tools_sent_again_are_read_once_and_shared(monkeypat
     assert one.tools == two.tools == tuple(few) and one.tools[0] is not two.tools[0]
 
 
-_TOKEN = st.text("!#$%&'*+-.^`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=20)
+_TOKEN = st.text("!#$%&'*+-.^`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                 min_size=1, max_size=20)
 
 
 @st.composite
@@ -395,4 +396,5 @@ def test_the_header_size_of_a_plain_request() -> None:
     environ = {"HTTP_X_API_KEY": "sk-123", "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "",
                "HTTP_CONTENT_LENGTH": "12", "REQUEST_METHOD": "POST"}
     # "X-Api-Key: sk-123\r\n" and "Content-Type: application/json\r\n"; an empty CGI value is no header
-    assert client_request.header_lines_size(environ) == len("X-Api-Key: sk-123\r\n") + len("Content-Type: application/json\r\n")
+    expected = len("X-Api-Key: sk-123\r\n") + len("Content-Type: application/json\r\n")
+    assert client_request.header_lines_size(environ) == expected

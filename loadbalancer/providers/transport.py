@@ -142,7 +142,7 @@ class ProviderHTTPSPool(HTTPSConnectionPool):
 
 
 class ProviderAdapter(HTTPAdapter):
-    """An `HTTPAdapter` that remembers each origin's pool, finds the path without a proxy lookup and keeps no cookies."""
+    """An `HTTPAdapter` that remembers each origin's pool, takes the path as it is and keeps no cookies."""
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
