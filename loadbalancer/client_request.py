@@ -46,7 +46,8 @@ def header_lines_size(environ: Mapping[str, Any]) -> int:
 
     The headers werkzeug's `request.headers` lists, counted from their environ keys: a name is
     as long as its key without `HTTP_` (the server only changed its case and dashes), so no
-    header name is rebuilt (~10 µs a request in the app, for a size nobody reads otherwise).
+    header name is rebuilt for a size nobody reads otherwise (Claude Code's 21 headers: 4.0 µs
+    against 9.4 through werkzeug, measured on their own).
     """
     size = 0
     for key, value in environ.items():
